@@ -1,0 +1,5 @@
+"""Allow `python -m sealmeter`."""
+
+from sealmeter.cli import main
+
+main()

@@ -1,0 +1,57 @@
+"""The `sealmeter` command line: one Typer app, with commands contributed by each part.
+
+Each part of the system owns one module here (`counter`, `metering`, `tariff`, `protocol`,
+`meter`, `headend`, `sim`) exposing `register(app, bench)`, which adds its commands to the
+top-level app and its benchmarks to `sealmeter bench`. Heavy imports happen inside commands,
+so `sealmeter --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from sealmeter import __version__
+from sealmeter.cli import counter, headend, meter, metering, protocol, sim, tariff
+
+__all__ = ["app", "bench_app", "main"]
+
+app = typer.Typer(
+    name="sealmeter",
+    help="Tamper-evident metering: security module, head-end, fleet simulator.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+bench_app = typer.Typer(
+    help="Benchmarks: each prints its figures beside the raw cost of the work it wraps.",
+    no_args_is_help=True,
+)
+app.add_typer(bench_app, name="bench")
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"sealmeter {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        help="Print the version and exit.",
+        callback=_version_callback,
+        is_eager=True,
+    ),
+) -> None:
+    """Tamper-evident metering: security module, head-end, fleet simulator."""
+
+
+for _part in (counter, metering, tariff, protocol, meter, headend, sim):
+    _part.register(app, bench_app)
+
+
+def main() -> None:
+    """Run the command line (entry point of the `sealmeter` console script)."""
+    app()
