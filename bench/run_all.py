@@ -1,18 +1,17 @@
-"""Run every benchmark through the command line and print each JSON result."""
+"""Run every benchmark script in this folder (`bench_*.py`) and let each print its figures."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-
-BENCHMARKS: list[list[str]] = []
+from pathlib import Path
 
 
 def main() -> int:
-    """Run each registered benchmark in turn; return the first failing exit code."""
-    for args in BENCHMARKS:
-        print(f"== sealmeter bench {' '.join(args)}", flush=True)
-        done = subprocess.run([sys.executable, "-m", "sealmeter", "bench", *args], check=False)
+    """Run each `bench_*.py` beside this file in turn; return the first failing exit code."""
+    for script in sorted(Path(__file__).parent.glob("bench_*.py")):
+        print(f"== {script.name}", flush=True)
+        done = subprocess.run([sys.executable, str(script)], check=False)
         if done.returncode != 0:
             return done.returncode
     return 0
