@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -121,10 +122,9 @@ def test_every_single_byte_flip_is_refused_or_changes_the_digest() -> None:
 
 @given(st.binary(max_size=300))
 def test_garbage_bytes_give_only_a_typed_error(data: bytes) -> None:
-    try:
+    with contextlib.suppress(MalformedScheduleBytes):
         schedule_from_bytes(data)
-    except MalformedScheduleBytes as exc:
-        assert isinstance(exc, PeerError)
+    assert issubclass(MalformedScheduleBytes, PeerError)
 
 
 @given(
@@ -144,10 +144,8 @@ def test_garbage_bytes_give_only_a_typed_error(data: bytes) -> None:
     )
 )
 def test_garbage_json_gives_only_a_typed_error(value: object) -> None:
-    try:
+    with contextlib.suppress(MalformedScheduleBytes):
         schedule_from_bytes(json.dumps(value).encode())
-    except MalformedScheduleBytes:
-        pass
 
 
 def test_toml_and_json_files_load_the_same_schedule(tmp_path: Path) -> None:

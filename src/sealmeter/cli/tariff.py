@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -74,15 +74,21 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
     @app.command("bill")
     def bill_command(
-        schedule: list[str] = typer.Option(
-            ...,
-            "--schedule",
-            help="Schedule file (TOML/JSON, or URDB JSON with --urdb), or shipped:NAME. "
-            "Repeat for successive versions: the highest version valid at each instant applies.",
-        ),
-        usage: Path = typer.Option(
-            ..., "--usage", help="CSV with header start,end,energy_wh (ISO 8601 with offsets)."
-        ),
+        schedule: Annotated[
+            list[str],
+            typer.Option(
+                "--schedule",
+                help="Schedule file (TOML/JSON, or URDB JSON with --urdb), or shipped:NAME. "
+                "Repeat for successive versions: the highest version valid at each instant "
+                "applies.",
+            ),
+        ],
+        usage: Annotated[
+            Path,
+            typer.Option(
+                "--usage", help="CSV with header start,end,energy_wh (ISO 8601 with offsets)."
+            ),
+        ],
         urdb: bool = typer.Option(False, "--urdb", help="Schedule files are OpenEI URDB JSON."),
         tz: str | None = typer.Option(
             None, "--tz", help="IANA time zone for URDB schedules (URDB has none)."
