@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -69,14 +70,19 @@ def test_band_and_next_change_in_german_local_time(instant: str, band: str, unti
 def test_repeated_hour_is_split_at_its_wall_clock_boundary_each_time() -> None:
     schedule = london_half_past_one()
     # 29 Oct 2023: 01:00-02:00 BST (00:00-01:00Z) then 01:00-02:00 GMT (01:00-02:00Z).
-    instants, bands = timeline(schedule, int(_utc("2023-10-29T00:00:00Z").timestamp()),
-                               int(_utc("2023-10-29T03:00:00Z").timestamp()))
-    names = [(datetime.fromtimestamp(t, UTC).isoformat(), schedule.bands[b].name)
-             for t, b in zip(instants, bands, strict=True)]
+    instants, bands = timeline(
+        schedule,
+        int(_utc("2023-10-29T00:00:00Z").timestamp()),
+        int(_utc("2023-10-29T03:00:00Z").timestamp()),
+    )
+    names = [
+        (datetime.fromtimestamp(t, UTC).isoformat(), schedule.bands[b].name)
+        for t, b in zip(instants, bands, strict=True)
+    ]
     assert names == [
-        ("2023-10-28T23:00:00+00:00", "day"),    # local midnight BST
+        ("2023-10-28T23:00:00+00:00", "day"),  # local midnight BST
         ("2023-10-29T00:30:00+00:00", "night"),  # 01:30 BST
-        ("2023-10-29T01:00:00+00:00", "day"),    # clocks go back: 01:00 GMT is "day" again
+        ("2023-10-29T01:00:00+00:00", "day"),  # clocks go back: 01:00 GMT is "day" again
         ("2023-10-29T01:30:00+00:00", "night"),  # 01:30 GMT
     ]
     found = band_at([schedule], _utc("2023-10-29T01:10:00Z"))
@@ -100,10 +106,16 @@ def test_leap_day_belongs_to_its_season() -> None:
         {"name": "summer", "from": "03-01", "to": "09-30"},
     ]
     data["rules"] = [
-        {"seasons": ["winter"], "days": ["workday", "saturday", "sunday", "holiday"],
-         "slots": [{"from": "00:00", "to": "24:00", "band": "night"}]},
-        {"seasons": ["summer"], "days": ["workday", "saturday", "sunday", "holiday"],
-         "slots": [{"from": "00:00", "to": "24:00", "band": "day"}]},
+        {
+            "seasons": ["winter"],
+            "days": ["workday", "saturday", "sunday", "holiday"],
+            "slots": [{"from": "00:00", "to": "24:00", "band": "night"}],
+        },
+        {
+            "seasons": ["summer"],
+            "days": ["workday", "saturday", "sunday", "holiday"],
+            "slots": [{"from": "00:00", "to": "24:00", "band": "day"}],
+        },
     ]
     schedule = schedule_from_dict(data)
     leap = band_at([schedule], _utc("2024-02-29T12:00:00+01:00"))
@@ -143,8 +155,8 @@ def test_timeline_agrees_with_direct_lookup_everywhere(zone: str, start: int, da
     end = start + days * 86_400
     instants, bands = timeline(schedule, start, end)
     assert instants[0] <= start
-    assert all(a < b for a, b in zip(instants, instants[1:], strict=False))
-    assert all(a != b for a, b in zip(bands, bands[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(instants))
+    assert all(a != b for a, b in itertools.pairwise(bands))
     # Boundaries may run on to the end of the last local day; keep those before `end`.
     kept = sum(1 for t in instants if t < end)
     instants, bands = instants[:kept], bands[:kept]
@@ -170,7 +182,8 @@ def test_until_is_the_first_instant_the_band_changes(zone: str, start: int) -> N
     schedule = schedule_from_dict(data)
     when = datetime.fromtimestamp(start, UTC)
     found = band_at([schedule], when)
-    assert found.until is not None and found.until > when
+    assert found.until is not None
+    assert found.until > when
     change = int(found.until.timestamp())
     assert band_index_at(schedule, change) != band_index_at(schedule, start)
     for t in range(start, change, max(1, (change - start) // 50)):

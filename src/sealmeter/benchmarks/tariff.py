@@ -46,17 +46,24 @@ def run(repeat: int = 20) -> dict[str, Any]:
     tariffs: dict[str, Any] = {}
     for name in shipped_names():
         schedule = load_shipped(name)
-        warm = _best(lambda s=schedule: bill(s, usage), repeat)
+
+        def warm_run(s: RateSchedule = schedule) -> object:
+            return bill(s, usage)
+
+        def decode(s: RateSchedule = schedule) -> object:
+            return RateSchedule.from_bytes(s.to_bytes())
+
+        warm = _best(warm_run, repeat)
 
         def cold(s: RateSchedule = schedule) -> object:
             return bill(RateSchedule.from_bytes(s.to_bytes()), usage)
 
         cold_s = _best(cold, max(3, repeat // 4))
-        decode = _best(lambda s=schedule: RateSchedule.from_bytes(s.to_bytes()), 5)
+        decode_s = _best(decode, 5)
         tariffs[name] = {
             "bill_ms": round(warm * 1e3, 3),
             "intervals_per_s": round(INTERVALS / warm),
-            "bill_cold_ms": round((cold_s - decode) * 1e3, 3),
+            "bill_cold_ms": round((cold_s - decode_s) * 1e3, 3),
             "ratio_to_numpy_sum": round(warm / numpy_sum, 1),
             "goal_met": warm < 0.050,
         }

@@ -61,6 +61,7 @@ class Bill:
     end: datetime
     registers: tuple[RegisterLine, ...]
     standing_charge: Decimal
+    exact_standing_charge: Fraction
     demand_charge: Decimal
     total: Decimal
     peak: Peak | None
@@ -186,7 +187,9 @@ def bill(
     if len(usage) == 0:
         raise UsageDataError("no usage to bill; give at least one interval or event")
     lo, hi = int(usage.start_s[0]), int(usage.end_s.max())
-    pieces = schedule_pieces(held, lo, max(hi, lo + 1))
+    # An instant (zero-length interval) at the very end must still find its segment.
+    span_end = hi + 1 if int(usage.end_s[-1]) == int(usage.start_s[-1]) else hi
+    pieces = schedule_pieces(held, lo, max(span_end, lo + 1))
 
     # One timeline over all pieces; each segment carries a key = (piece, band).
     instants: list[int] = []
@@ -266,6 +269,7 @@ def bill(
         end=_dt(hi),
         registers=registers,
         standing_charge=standing,
+        exact_standing_charge=standing_exact,
         demand_charge=demand,
         total=total,
         peak=peak,

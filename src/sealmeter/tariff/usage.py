@@ -39,7 +39,10 @@ def _seconds(when: datetime, what: str) -> int:
         raise UsageDataError(f"{what} {when!r} must be an aware datetime (UTC or with offset)")
     if when.microsecond:
         raise UsageDataError(f"{what} {when.isoformat()} has fractions of a second; use whole s")
-    return int(when.astimezone(UTC).timestamp())
+    try:
+        return int(when.astimezone(UTC).timestamp())
+    except (OverflowError, ValueError) as exc:
+        raise UsageDataError(f"{what} {when.isoformat()} is out of range") from exc
 
 
 def _mwh(value: int | Decimal | str, what: str) -> int:
@@ -138,15 +141,17 @@ class UsageSeries:
 
 def parse_usage_csv(text: str) -> UsageSeries:
     """Parse CSV with header `start,end,energy_wh` (ISO 8601 with offsets); errors name the line."""
-    reader = csv.reader(io.StringIO(text))
     try:
-        header = next(reader)
-    except StopIteration as exc:
-        raise UsageDataError("usage CSV is empty; expected header start,end,energy_wh") from exc
+        table = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise UsageDataError(f"usage CSV is malformed: {exc}") from exc
+    if not table:
+        raise UsageDataError("usage CSV is empty; expected header start,end,energy_wh")
+    header, body = table[0], table[1:]
     if [h.strip().lower() for h in header] != ["start", "end", "energy_wh"]:
         raise UsageDataError(f"usage CSV header is {header!r}; expected start,end,energy_wh")
     rows: list[tuple[int, int, int]] = []
-    for line, row in enumerate(reader, start=2):
+    for line, row in enumerate(body, start=2):
         if not row or all(not c.strip() for c in row):
             continue
         if len(row) != 3:

@@ -1,0 +1,91 @@
+"""The OpenEI URDB importer: grids and tiers to bands, seasons and rules; typed errors."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pytest
+
+from sealmeter.tariff import (
+    ScheduleError,
+    UsageSeries,
+    band_at,
+    bill,
+    load_shipped,
+    schedule_from_urdb,
+)
+from tests.tariff.conftest import load_json
+
+PEAK = [0] * 17 + [1] * 4 + [0] * 3  # 17:00-21:00 peak
+SUMMER = [0] * 14 + [1] * 7 + [0] * 3  # 14:00-21:00 peak in Jun-Sep
+RATE: dict[str, Any] = {
+    "label": "test-rate",
+    "name": "Test TOU",
+    "startdate": 1672531200,
+    "energyratestructure": [
+        [{"rate": 0.1, "adj": 0.0125, "unit": "kWh"}],
+        [{"rate": 0.25, "max": 500, "unit": "kWh"}, {"rate": 0.35}],
+    ],
+    "energyweekdayschedule": [PEAK] * 5 + [SUMMER] * 4 + [PEAK] * 3,
+    "energyweekendschedule": [[0] * 24] * 12,
+    "fixedchargefirstmeter": 9.5,
+    "fixedchargeunits": "$/month",
+}
+INVALID = load_json("invalid_urdb.json")["cases"]
+SPECIAL = {
+    "ELEVEN_MONTHS": [PEAK] * 11,
+    "SHORT_MONTH": [[0] * 23] + [[0] * 24] * 11,
+    "BAD_INDEX": [[0] * 5 + [2] + [0] * 18] + [PEAK] * 11,
+}
+
+
+def test_import_builds_bands_seasons_and_rules() -> None:
+    s = schedule_from_urdb({"items": [RATE]}, tz="America/Los_Angeles")
+    assert [(b.name, b.obis) for b in s.bands] == [("period0", "1.8.1"), ("period1", "1.8.2")]
+    assert s.band("period0").unit_price == Decimal("0.1125")  # rate + adj
+    assert [(t.price, t.up_to_kwh) for t in s.band("period1").tiers] == [
+        (Decimal("0.25"), Decimal(500)),
+        (Decimal("0.35"), None),
+    ]
+    assert [x.name for x in s.seasons] == ["m01-m05", "m06-m09", "m10-m12"]
+    assert (s.standing_charge.amount, s.standing_charge.per) == (Decimal("9.5"), "month")
+    assert s.valid_from == datetime(2023, 1, 1, tzinfo=UTC)
+    at = band_at([s], datetime.fromisoformat("2023-07-05T15:00:00-07:00"))
+    assert (at.name, at.until) == ("period1", datetime.fromisoformat("2023-07-05T21:00:00-07:00"))
+    weekend = band_at([s], datetime.fromisoformat("2023-07-08T18:00:00-07:00"))
+    assert weekend.name == "period0"
+
+
+def test_imported_tiers_bill_in_blocks() -> None:
+    s = schedule_from_urdb(RATE, tz="America/Los_Angeles")
+    # Two summer weekday peaks (14:00-21:00): 420 kWh, then 180 kWh.
+    start = int(datetime.fromisoformat("2023-07-05T14:00:00-07:00").timestamp())
+    starts = np.array([start, start + 86_400], dtype=np.int64)
+    usage = UsageSeries(starts, starts + 7 * 3600, np.array([420_000_000, 180_000_000]))
+    lines = {r.obis: r for r in bill(s, usage).registers}
+    # 500 kWh at 0.25 = 125, then 100 kWh at 0.35 = 35: 160.00. Off-peak: nothing used.
+    assert lines["1.8.2"].charge == Decimal("160.00")
+    assert lines["1.8.2"].energy_wh == 600_000
+    assert lines["1.8.1"].energy_wh == 0
+
+
+@pytest.mark.parametrize("case", INVALID, ids=[c["why"] for c in INVALID])
+def test_bad_urdb_gives_typed_error_naming_the_field(case: dict[str, Any]) -> None:
+    record = copy.deepcopy(RATE)
+    for key, value in case.get("set", []):
+        record[key] = SPECIAL.get(value, value) if isinstance(value, str) else value
+    tz = case.get("tz", "America/Chicago")
+    with pytest.raises(ScheduleError) as info:
+        schedule_from_urdb(record, tz=tz)
+    assert info.value.field == case["field"]
+
+
+def test_shipped_urdb_tariff_carries_its_zone_and_can_be_overridden() -> None:
+    assert load_shipped("us-wi-river-falls-tod").timezone == "America/Chicago"
+    assert load_shipped("us-wi-river-falls-tod", tz="America/New_York").timezone == (
+        "America/New_York"
+    )
