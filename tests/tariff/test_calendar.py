@@ -190,3 +190,36 @@ def test_until_is_the_first_instant_the_band_changes(zone: str, start: int) -> N
         assert schedule.bands[band_index_at(schedule, t)].name == found.name
     assert schedule.bands[band_index_at(schedule, change - 1)].name == found.name
     assert found.until - when <= timedelta(days=3)
+
+
+def test_repeated_hour_is_billed_twice_in_its_bands() -> None:
+    from sealmeter.tariff import parse_usage_csv
+    from sealmeter.tariff import bill as bill_usage
+
+    # 1 kW from local midnight (BST) to 03:00 GMT on 29 Oct 2023: 4 hours of real time.
+    usage = parse_usage_csv(
+        "start,end,energy_wh\n2023-10-29T00:00:00+01:00,2023-10-29T03:00:00+00:00,4000\n"
+    )
+    result = bill_usage(london_half_past_one(), usage)
+    lines = {r.band: (r.energy_wh, str(r.charge)) for r in result.registers}
+    # day: 00:00-01:30 BST (1.5 h) and 01:00-01:30 GMT (0.5 h); night: the rest (2 h).
+    assert lines == {"day": (2000, "0.60"), "night": (2000, "0.40")}
+    # Standing charge 0.5/day for 4 of the day's 25 hours: 0.08.
+    assert str(result.standing_charge) == "0.08"
+    assert str(result.total) == "1.08"
+
+
+def test_single_band_schedule_never_changes_until_its_validity_ends() -> None:
+    data = base_schedule()
+    data["valid_to"] = "2030-01-01T00:00:00Z"
+    data["seasons"] = None
+    data["rules"] = [
+        {
+            "days": ["workday", "saturday", "sunday", "holiday"],
+            "slots": [{"from": "00:00", "to": "24:00", "band": "day"}],
+        }
+    ]
+    found = band_at([schedule_from_dict(data)], _utc("2023-05-05T12:00:00Z"))
+    assert (found.name, found.until) == ("day", _utc("2030-01-01T00:00:00Z"))
+    data.pop("valid_to")
+    assert band_at([schedule_from_dict(data)], _utc("2023-05-05T12:00:00Z")).until is None

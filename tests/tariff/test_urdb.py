@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -9,6 +10,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sealmeter.tariff import (
     ScheduleError,
@@ -89,3 +92,50 @@ def test_shipped_urdb_tariff_carries_its_zone_and_can_be_overridden() -> None:
     assert load_shipped("us-wi-river-falls-tod", tz="America/New_York").timezone == (
         "America/New_York"
     )
+
+
+URDB_KEYS = [
+    "energyratestructure",
+    "energyweekdayschedule",
+    "energyweekendschedule",
+    "fixedchargefirstmeter",
+    "fixedchargeunits",
+    "flatdemandstructure",
+    "demandratestructure",
+    "startdate",
+    "enddate",
+    "label",
+    "name",
+    "_sealmeter",
+    "items",
+]
+_leaf = (
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 30)
+    | st.decimals(allow_nan=True, places=3)
+    | st.sampled_from(["kWh", "$/day", "$/month", "Europe/Berlin", "x"])
+)
+_values = st.recursive(
+    _leaf,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["rate", "adj", "max", "unit", "timezone", "version"]),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    edits=st.dictionaries(st.sampled_from(URDB_KEYS), _values, max_size=4),
+    tz=st.sampled_from([None, "America/Chicago", "Nowhere/Zone", ""]),
+)
+def test_garbage_urdb_gives_only_a_typed_error(edits: dict[str, Any], tz: str | None) -> None:
+    record = copy.deepcopy(RATE) | edits
+    with contextlib.suppress(ScheduleError):
+        schedule_from_urdb(record, tz=tz)

@@ -123,6 +123,9 @@ class BandAt:
 
 def _next_band_change(schedule: RateSchedule, t: int, limit: int) -> int | None:
     """First instant in (t, limit) where `schedule`'s band differs from the band at t."""
+    used = {slot.band for rule in schedule.rules for slot in rule.slots}
+    if len(used) == 1:
+        return None  # a single-band schedule never changes band
     current = band_index_at(schedule, t)
     window = 8 * DAY_SECONDS
     lo = t

@@ -88,7 +88,10 @@ def _slots(row: tuple[int, ...]) -> tuple[Slot, ...]:
 def _instant(value: Any, where: str) -> datetime:
     if isinstance(value, bool) or not isinstance(value, (int, Decimal, float)):
         raise ScheduleError(where, f"{value!r} is not a Unix time in seconds")
-    return datetime.fromtimestamp(int(value), UTC)
+    try:
+        return datetime.fromtimestamp(int(value), UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise ScheduleError(where, f"{value!r} is not a Unix time in range") from exc
 
 
 def schedule_from_urdb(
@@ -153,7 +156,7 @@ def schedule_from_urdb(
     fixed = record.get("fixedchargefirstmeter")
     if fixed is not None:
         units = record.get("fixedchargeunits", "$/month")
-        if units not in _FIXED_UNITS:
+        if not isinstance(units, str) or units not in _FIXED_UNITS:
             raise ScheduleError("fixedchargeunits", f"{units!r}: use $/day or $/month")
         standing = StandingCharge(_decimal(fixed, "fixedchargefirstmeter"), _FIXED_UNITS[units])
     demand = None
@@ -165,7 +168,7 @@ def schedule_from_urdb(
             demand = _decimal(tier["rate"], "flatdemandstructure[0][0].rate") + _decimal(
                 tier.get("adj", 0), "flatdemandstructure[0][0].adj"
             )
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise ScheduleError(
                 "flatdemandstructure", "only one flat demand rate (one period, one tier) works"
             ) from exc
@@ -176,9 +179,13 @@ def schedule_from_urdb(
     )
     end = _instant(record["enddate"], "enddate") if record.get("enddate") else None
     label = str(record.get("label") or record.get("name") or "urdb")
+    if version is None:
+        version = note.get("version", 1)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise ScheduleError("_sealmeter.version", f"{version!r} is not an integer")
     return RateSchedule(
         id=f"urdb:{label}",
-        version=version if version is not None else int(note.get("version", 1)),
+        version=version,
         valid_from=start,
         valid_to=end,
         timezone=str(zone),
