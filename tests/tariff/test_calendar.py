@@ -10,7 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sealmeter.tariff import NoScheduleInForce, band_at, load_shipped, schedule_from_dict
+from sealmeter.tariff import (
+    NoScheduleInForce,
+    band_at,
+    bill,
+    load_shipped,
+    parse_usage_csv,
+    schedule_from_dict,
+)
 from sealmeter.tariff.calendar import band_index_at, timeline
 from tests.tariff.conftest import base_schedule
 
@@ -193,14 +200,11 @@ def test_until_is_the_first_instant_the_band_changes(zone: str, start: int) -> N
 
 
 def test_repeated_hour_is_billed_twice_in_its_bands() -> None:
-    from sealmeter.tariff import parse_usage_csv
-    from sealmeter.tariff import bill as bill_usage
-
     # 1 kW from local midnight (BST) to 03:00 GMT on 29 Oct 2023: 4 hours of real time.
     usage = parse_usage_csv(
         "start,end,energy_wh\n2023-10-29T00:00:00+01:00,2023-10-29T03:00:00+00:00,4000\n"
     )
-    result = bill_usage(london_half_past_one(), usage)
+    result = bill(london_half_past_one(), usage)
     lines = {r.band: (r.energy_wh, str(r.charge)) for r in result.registers}
     # day: 00:00-01:30 BST (1.5 h) and 01:00-01:30 GMT (0.5 h); night: the rest (2 h).
     assert lines == {"day": (2000, "0.60"), "night": (2000, "0.40")}
