@@ -82,7 +82,12 @@ def test_bill_text_output_lists_registers_and_total(tmp_path: Path) -> None:
 def test_tariff_list_and_check() -> None:
     listed = runner.invoke(app, ["tariff", "list", "--json"])
     names = [t["name"] for t in json.loads(listed.output)["tariffs"]]
-    assert names == ["de-neustadt-donau-ht-nt", "uk-e7-eon-next-flex", "us-wi-river-falls-tod"]
+    assert names == [
+        "de-neustadt-donau-ht-nt",
+        "je-e7-jersey-electricity",
+        "uk-e7-eon-next-flex",
+        "us-wi-river-falls-tod",
+    ]
     checked = runner.invoke(app, ["tariff", "check", "shipped:de-neustadt-donau-ht-nt"])
     assert checked.exit_code == 0
     assert "sha256:" in checked.output
