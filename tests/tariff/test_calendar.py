@@ -146,7 +146,16 @@ def test_naive_instant_is_refused() -> None:
         band_at([schedule], datetime(2023, 1, 1))
 
 
-ZONES = ["Europe/Berlin", "Europe/London", "America/Chicago", "Australia/Lord_Howe", "UTC"]
+ZONES = [
+    "Europe/Berlin",
+    "Europe/London",
+    "America/Chicago",
+    "Australia/Lord_Howe",  # 30-minute DST shift
+    "America/Santiago",  # DST changes at midnight: some local days start at 01:00
+    "America/Havana",  # DST changes at midnight as well
+    "Asia/Kolkata",  # no DST, half-hour offset
+    "UTC",
+]
 
 
 @settings(max_examples=60, deadline=None)
