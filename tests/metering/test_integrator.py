@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -21,7 +22,6 @@ from sealmeter.metering import (
     SignalError,
     Waveform,
 )
-
 
 SIMULTANEOUS = Adc(AdcChannel(400.0), AdcChannel(25.0), 12000.0)
 
@@ -94,7 +94,7 @@ def _feed_in_chunks(codes: tuple[np.ndarray, np.ndarray], cuts: list[int]) -> Re
     u, i = codes
     integ = EnergyIntegrator(4000.0, 0.01, 0.001, hysteresis=300.0)
     edges = [0, *sorted(cuts), u.size]
-    for a, b in zip(edges, edges[1:], strict=False):
+    for a, b in itertools.pairwise(edges):
         integ.feed(u[a:b], i[a:b])
     return integ.total()
 

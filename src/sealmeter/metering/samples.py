@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,22 +208,29 @@ def _csv_blocks(p: Path, chunk_rows: int) -> Iterator[tuple[int, NDArray[np.floa
     except OSError as exc:
         raise SampleFileError(f"{p}: cannot open ({exc})") from exc
     with fh:
-        header_line = fh.readline()
-        header = [h.strip().lower() for h in next(csv.reader([header_line]), [])]
-        missing = [c for c in _COLUMNS if c not in header]
-        if missing:
+        try:
+            header_line = fh.readline()
+            header = [h.strip().lower() for h in next(csv.reader([header_line]), [])]
+            missing = [c for c in _COLUMNS if c not in header]
+            if missing:
+                raise SampleFileError(
+                    f"{p}: header {header_line.strip()!r} lacks column(s) {missing}; the first "
+                    "line must name the columns t,u,i (seconds, volts, amperes)"
+                )
+            cols = [header.index(c) for c in _COLUMNS]
+            row = 1
+            while True:
+                lines = list(itertools.islice(fh, chunk_rows))
+                if not lines:
+                    return
+                yield row, _parse_csv_lines(p, lines, row, cols, len(header))
+                row += len(lines)
+        except UnicodeDecodeError as exc:
             raise SampleFileError(
-                f"{p}: header {header_line.strip()!r} lacks column(s) {missing}; the first "
-                "line must name the columns t,u,i (seconds, volts, amperes)"
-            )
-        cols = [header.index(c) for c in _COLUMNS]
-        row = 1
-        while True:
-            lines = [ln for ln in (fh.readline() for _ in range(chunk_rows)) if ln]
-            if not lines:
-                return
-            yield row, _parse_csv_lines(p, lines, row, cols, len(header))
-            row += len(lines)
+                f"{p}: is not UTF-8 text ({exc}); export the capture as CSV"
+            ) from exc
+        except csv.Error as exc:
+            raise SampleFileError(f"{p}: is not valid CSV ({exc})") from exc
 
 
 def _parse_csv_lines(
