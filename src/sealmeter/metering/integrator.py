@@ -212,19 +212,29 @@ class EnergyIntegrator:
         t = self._done
         t.samples += int(lengths.sum())
         t.half_periods += int(p.size)
-        t.imp += _exact_sum(p[p > 0])
-        t.exp -= _exact_sum(p[p < 0])
-        t.uu += _exact_sum(uu)
-        t.ii += _exact_sum(ii)
-        s = np.sqrt(uu) * np.sqrt(ii)
-        x = np.sqrt(np.maximum(s * s - p * p, 0.0))
+        ints = closed[:3].astype(np.int64)  # exact: every sum is an integer below 2**53
+        if int(np.abs(ints).max()) * ints.shape[1] < (1 << 62):
+            imp = int(np.maximum(ints[0], 0).sum())
+            net, sum_uu, sum_ii = (int(x) for x in ints.sum(axis=1))
+        else:
+            imp = _exact_sum(ints[0][ints[0] > 0])
+            net, sum_uu, sum_ii = (_exact_sum(row) for row in ints)
+        t.imp += imp
+        t.exp += imp - net
+        t.uu += sum_uu
+        t.ii += sum_ii
+        s2 = uu * ii
+        s = np.sqrt(s2)
+        x = np.sqrt(np.maximum(s2 - p * p, 0.0))
         # Sum of u[n] i[n-1] is P cos(phi + d) / cos(phi) for a phase step d = pi / length per
         # sample: below P cos(d) when the current lags (inductive, positive reactive).
         lead = cross > p * np.cos(np.pi / np.maximum(lengths, 2))
-        x = np.where(lead, -x, x)
+        x[lead] *= -1.0
         # Sequential (cumulative) sums keep the float totals independent of chunking.
-        t.apparent = float(np.cumsum(np.concatenate([[t.apparent], s]))[-1])
-        t.reactive = float(np.cumsum(np.concatenate([[t.reactive], x]))[-1])
+        s[0] += t.apparent
+        x[0] += t.reactive
+        t.apparent = float(np.cumsum(s)[-1])
+        t.reactive = float(np.cumsum(x)[-1])
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -276,11 +286,10 @@ class EnergyIntegrator:
         )
 
 
-def _exact_sum(values: NDArray[np.float64]) -> int:
-    """Exact integer sum of float64 integers (each below 2**53), without int64 overflow."""
-    if values.size == 0:
+def _exact_sum(ints: NDArray[np.int64]) -> int:
+    """Exact integer sum of int64 values (each below 2**53 in magnitude), without overflow."""
+    if ints.size == 0:
         return 0
-    ints = values.astype(np.int64)
     block = max(1, (1 << 62) // (int(np.abs(ints).max()) + 1))
     if block >= ints.size:
         return int(ints.sum())
