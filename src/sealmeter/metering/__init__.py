@@ -24,6 +24,7 @@ from sealmeter.metering.chain import (
     MeasurementChain,
     measure_file,
     measure_samples,
+    recording_adc,
 )
 from sealmeter.metering.errors import ClippingError, MeteringError, SampleFileError, SignalError
 from sealmeter.metering.integrator import CODE_LIMIT, MAX_SEGMENT, EnergyIntegrator, Method
@@ -83,5 +84,6 @@ __all__ = [
     "load_samples",
     "measure_file",
     "measure_samples",
+    "recording_adc",
     "standard_profile",
 ]

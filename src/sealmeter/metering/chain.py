@@ -19,7 +19,13 @@ from sealmeter.metering.reading import Reading
 from sealmeter.metering.samples import Samples, iter_samples
 from sealmeter.metering.signals import Waveform
 
-__all__ = ["RECORDING_BITS", "MeasurementChain", "measure_file", "measure_samples"]
+__all__ = [
+    "RECORDING_BITS",
+    "MeasurementChain",
+    "measure_file",
+    "measure_samples",
+    "recording_adc",
+]
 
 #: Resolution used to quantise recorded physical samples (about 2 ppm of the peak).
 RECORDING_BITS = 20
