@@ -247,3 +247,31 @@ def test_bad_integrator_arguments_are_typed_errors() -> None:
         EnergyIntegrator(1.0, 1.0, 1.0, hysteresis=-1.0)
     with pytest.raises(MeteringError):
         MeasurementChain(Adc(AdcChannel(1.0), AdcChannel(1.0), 10.0), hysteresis_fraction=2.0)
+
+
+def test_non_numeric_or_complex_codes_are_typed_errors() -> None:
+    integ = EnergyIntegrator(1000.0, 1.0, 1.0)
+    with pytest.raises(SignalError, match="numbers"):
+        integ.feed(np.array(["a", "b"]), np.zeros(2))
+    with pytest.raises(SignalError, match="complex"):
+        integ.feed(np.array([1j, 2.0]), np.zeros(2))
+    assert integ.total().samples == 0
+
+
+def test_physical_samples_must_be_finite_and_at_the_converter_rate(
+    simultaneous_adc: Adc,
+) -> None:
+    from sealmeter.metering import MeteringError, Samples
+
+    chain = MeasurementChain(simultaneous_adc)
+    good = Waveform().sample(simultaneous_adc.rate_hz, 100)
+    with pytest.raises(MeteringError, match="Hz"):
+        chain.feed(Waveform().sample(4000.0, 100))
+    with pytest.raises(SignalError, match="finite"):
+        chain.feed(Samples(np.where(np.arange(100) == 7, np.nan, good.u), good.i, 8000.0))
+    with pytest.raises(SignalError, match="equal length"):
+        Samples(np.zeros(3), np.zeros(4), 8000.0)
+    with pytest.raises(SignalError, match="rate"):
+        Samples(np.zeros(3), np.zeros(3), 0.0)
+    chain.feed(good)
+    assert chain.total().samples == 100

@@ -35,15 +35,16 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         """Measure a recorded u(t), i(t) capture: energies and RMS values."""
         from sealmeter.metering import Method, measure_file
 
+        choices = {m.value: m for m in Method}
+        if method not in choices:
+            typer.echo(
+                f"error: --method must be one of {sorted(choices)}, got {method!r}", err=True
+            )
+            raise typer.Exit(code=2)
         try:
-            reading = measure_file(samples, Method(method))
-        except ValueError as exc:
-            if isinstance(exc, SealmeterError):
-                typer.echo(f"error: {exc}", err=True)
-            else:
-                typer.echo(
-                    f"error: --method must be 'signed' or 'rectified', got {method!r}", err=True
-                )
+            reading = measure_file(samples, choices[method])
+        except SealmeterError as exc:
+            typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(code=2) from None
         figures = reading.to_json()
         if as_json:

@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from sealmeter.metering.errors import ClippingError, MeteringError
+from sealmeter.metering.errors import ClippingError, MeteringError, SignalError
 from sealmeter.metering.samples import Samples
 from sealmeter.metering.signals import Waveform
 
@@ -75,10 +75,15 @@ class AdcChannel:
         """Quantise `x` to codes (float64 integers); return the codes and the clipped count.
 
         Out-of-range input raises `ClippingError` unless `on_clip="saturate"`, which clips to
-        the range and counts the clipped samples.
+        the range and counts the clipped samples. NaN or infinity raises `SignalError`.
         """
         lo, hi = self.code_range
         codes = np.rint((x * (1.0 + self.gain_error) + self.offset_error) / self.lsb)
+        if not np.isfinite(codes).all():
+            k = int(np.flatnonzero(~np.isfinite(codes))[0])
+            raise SignalError(
+                f"sample {k} is not a finite number ({x[k]!r}); drop or repair it first"
+            )
         over = (codes < lo) | (codes > hi)
         clipped = int(np.count_nonzero(over))
         if clipped:

@@ -72,7 +72,16 @@ class MeasurementChain:
         self.integrator.feed_trusted(codes.u, i)
 
     def feed(self, samples: Samples) -> None:
-        """Digitise physical samples taken at the converter's instants and add them."""
+        """Digitise physical samples taken at the converter's instants and add them.
+
+        Raises `MeteringError` if the samples' rate differs from the converter's (the energy
+        would be scaled wrongly) and `SignalError` for NaN or infinite samples.
+        """
+        if abs(samples.rate_hz - self.adc.rate_hz) > 1e-9 * self.adc.rate_hz:
+            raise MeteringError(
+                f"samples at {samples.rate_hz:g} Hz cannot feed a converter running at "
+                f"{self.adc.rate_hz:g} Hz; build the chain with the capture's rate"
+            )
         self.feed_codes(self.adc.convert(samples))
 
     def feed_wave(self, wave: Waveform, count: int, rng: np.random.Generator | None = None) -> None:

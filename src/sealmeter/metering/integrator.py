@@ -118,8 +118,13 @@ class EnergyIntegrator:
         Raises `SignalError` for mismatched or non-1-D arrays, non-finite or non-integral
         values, or codes beyond `CODE_LIMIT`.
         """
-        uf = np.asarray(u, dtype=np.float64)
-        if_ = np.asarray(i, dtype=np.float64)
+        if np.iscomplexobj(u) or np.iscomplexobj(i):
+            raise SignalError("codes must be real numbers, got complex values")
+        try:
+            uf = np.asarray(u, dtype=np.float64)
+            if_ = np.asarray(i, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise SignalError(f"codes must be numbers ({exc})") from exc
         if uf.ndim != 1 or if_.ndim != 1 or uf.shape != if_.shape:
             raise SignalError(
                 f"voltage and current must be 1-D arrays of equal length, got shapes "

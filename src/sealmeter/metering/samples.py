@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from sealmeter.metering.errors import SampleFileError
+from sealmeter.metering.errors import SampleFileError, SignalError
 
 __all__ = ["Samples", "iter_samples", "load_samples"]
 
@@ -36,6 +37,16 @@ class Samples:
     i: NDArray[np.float64]
     rate_hz: float
     t0: float = 0.0
+
+    def __post_init__(self) -> None:
+        """Check that both channels are 1-D, of equal length, at a positive finite rate."""
+        if self.u.ndim != 1 or self.u.shape != self.i.shape:
+            raise SignalError(
+                f"voltage and current must be 1-D arrays of equal length, got shapes "
+                f"{self.u.shape} and {self.i.shape}"
+            )
+        if not (self.rate_hz > 0 and math.isfinite(self.rate_hz)):
+            raise SignalError(f"rate_hz must be positive and finite, got {self.rate_hz}")
 
     def __len__(self) -> int:
         """Number of sample pairs."""
