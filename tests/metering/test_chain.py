@@ -118,3 +118,10 @@ def test_bench_metering_quick_prints_the_required_figures() -> None:
     assert figures["accuracy_rectified"]["max_abs_error_pct"] > 10
     assert figures["samples_per_s"] > 0
     assert figures["numpy_bound_samples_per_s"] > 0
+
+
+def test_measure_file_reports_progress_to_the_end(capture: Path) -> None:
+    seen: list[tuple[int, int]] = []
+    reading = measure_file(capture, chunk_rows=5000, progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(5000, 12800), (10000, 12800), (12800, 12800)]
+    assert reading == measure_file(capture)

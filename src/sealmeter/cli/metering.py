@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -42,7 +43,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             )
             raise typer.Exit(code=2)
         try:
-            reading = measure_file(samples, choices[method])
+            reading = _measure_with_progress(samples, choices[method], measure_file)
         except SealmeterError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(code=2) from None
@@ -82,3 +83,26 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             f"{result['numpy_bound_samples_per_s']:.3e} "
             f"(ratio {result['ratio_to_numpy_bound']:.2f})"
         )
+
+
+def _measure_with_progress(path: Path, method: Any, measure: Callable[..., Any]) -> Any:
+    """Run `measure` on `path`, with a progress bar on stderr when it is a terminal."""
+    import sys
+
+    if not sys.stderr.isatty():
+        return measure(path, method)
+    from rich.progress import Progress
+
+    with Progress(transient=True, console=_stderr_console()) as bar:
+        task = bar.add_task(f"measuring {path.name}", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return measure(path, method, progress=update)
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)

@@ -7,7 +7,7 @@ It is what a meter runs: feed chunks as they arrive, `take()` at the end of each
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -153,16 +153,29 @@ def measure_samples(
 
 
 def measure_file(
-    path: str | Path, method: Method = Method.SIGNED, chunk_rows: int = 1 << 18
+    path: str | Path,
+    method: Method = Method.SIGNED,
+    chunk_rows: int = 1 << 18,
+    progress: Callable[[int, int], object] | None = None,
 ) -> Reading:
-    """Measure a recorded `.csv`/`.npy` capture in bounded memory (two streaming passes)."""
+    """Measure a recorded `.csv`/`.npy` capture in bounded memory (two streaming passes).
+
+    `progress`, if given, is called after each chunk of the second pass with (samples
+    measured, samples in the file), for a progress bar on long captures.
+    """
     u_peak = i_peak = 0.0
     rate = 0.0
+    total = 0
     for s in iter_samples(path, chunk_rows):
         u_peak = max(u_peak, float(np.abs(s.u).max()))
         i_peak = max(i_peak, float(np.abs(s.i).max()))
         rate = rate or s.rate_hz
+        total += len(s)
     chain = MeasurementChain(recording_adc(u_peak, i_peak, rate), method)
+    done = 0
     for s in iter_samples(path, chunk_rows):
         chain.feed(s)
+        done += len(s)
+        if progress is not None:
+            progress(done, total)
     return chain.finish()
