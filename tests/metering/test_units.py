@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from fractions import Fraction
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -131,3 +132,37 @@ def test_demand_register_rejects_bad_input() -> None:
     with pytest.raises(MeteringError):
         reg.add(1, 0)
     assert reg.add(0, 0) == []
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    energies=st.lists(st.integers(0, 10**7), max_size=50),
+    unit=st.integers(1, 5 * 10**6),
+    carry=st.integers(0, 5 * 10**6),
+)
+def test_vectorised_units_match_the_converter(energies: list[int], unit: int, carry: int) -> None:
+    from sealmeter.metering import units_per_interval
+
+    carry %= unit
+    units, left = units_per_interval(np.array(energies, dtype=np.int64), unit, carry)
+    conv = UnitConverter(Fraction(unit, 10**6))
+    conv.restore(0, Fraction(carry, 10**6))
+    expected = [conv.add(Fraction(e, 10**6)) for e in energies]
+    assert units.tolist() == expected
+    assert Fraction(int(left), 10**6) == conv.remainder_wh
+
+
+def test_vectorised_units_for_a_fleet_and_bad_input() -> None:
+    from sealmeter.metering import units_per_interval
+
+    fleet = np.array([[400_000, 700_000, 0], [1_000_000, 1_000_000, 1]])
+    units, left = units_per_interval(fleet)
+    assert units.tolist() == [[0, 1, 0], [1, 1, 0]]
+    assert left.tolist() == [100_000, 1]
+    for bad in (np.array([0.5]), np.array([-1]), np.array(3)):
+        with pytest.raises(MeteringError):
+            units_per_interval(bad)
+    with pytest.raises(MeteringError):
+        units_per_interval(np.array([1]), uwh_per_unit=0)
+    with pytest.raises(MeteringError):
+        units_per_interval(np.array([1]), uwh_per_unit=10, carry_uwh=10)

@@ -45,6 +45,7 @@ from sealmeter.metering.units import (
     IntervalDemand,
     UnitConverter,
     exact_energy,
+    units_per_interval,
 )
 
 __all__ = [
@@ -86,4 +87,5 @@ __all__ = [
     "measure_samples",
     "recording_adc",
     "standard_profile",
+    "units_per_interval",
 ]
