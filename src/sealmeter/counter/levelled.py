@@ -96,6 +96,7 @@ class LevelledCounter:
         self._flash = is_flash(area)
         self._field_len = config.frame_size - HEADER_SIZE
         self._header = Record(RecordTag.FRAME, 0, 0)
+        self._header_bytes = b""
         self._field = bytearray(self._field_len)
         self._count = 0
         self._frontier = 0
@@ -170,8 +171,9 @@ class LevelledCounter:
         return self.value
 
     def _state_check(self) -> None:
+        """Re-read the current header (copy 1); if it changed, recover or stop."""
         off = self._frame_offset(self._header.gen)
-        want = encode_record(RecordTag.FRAME, self._header.gen, self._header.value)
+        want = self._header_bytes
         if self.area.read(off, RECORD_SIZE) != want:
             self.recover()
             if self._header.gen != int.from_bytes(want[1:4], "big"):
@@ -236,6 +238,7 @@ class LevelledCounter:
             raise AreaFailed("the next frame's field could not be emptied; the memory is failing")
         self._write_header(seq, data)
         self._header = Record(RecordTag.FRAME, seq, new_base)
+        self._header_bytes = data
         self._field = bytearray(field)
         self._count = 0
         self._frontier = 0
@@ -284,6 +287,7 @@ class LevelledCounter:
                 if self.area.read(off + copy, RECORD_SIZE) != good:
                     raise AreaFailed(f"could not repair header copy at {off + copy}")
         self._header = best
+        self._header_bytes = good
         empty = self._empty(seq)
         field = self.area.read(off + HEADER_SIZE, self._field_len)
         front = 0

@@ -127,6 +127,8 @@ class OpRecord:
     offset: int
     length: int
     outcome: OpOutcome
+    changing_bits: int = 0
+    """How many bits the operation set out to change (before any tear)."""
 
 
 @runtime_checkable
@@ -335,9 +337,10 @@ class _Part:
         stuck = self._stuck[offset:end]
         if any(stuck):
             target = bytes((t & ~s) | (o & s) for t, s, o in zip(target, stuck, old, strict=True))
+        old_i = int.from_bytes(old, "little")
+        changing = old_i ^ int.from_bytes(target, "little")
+        nchanging = changing.bit_count()
         if cut:
-            old_i = int.from_bytes(old, "little")
-            changing = old_i ^ int.from_bytes(target, "little")
             torn = old_i ^ injector.tear_mask(changing, 8 * n)
             weak = injector.weak_mask(changing, 8 * n)
             self._cells[offset:end] = torn.to_bytes(n, "little")
@@ -349,7 +352,7 @@ class _Part:
                         self._weak[offset + i] |= w
             self._spend(cost_groups)
             self._powered = False
-            self._log.append(OpRecord(number, kind, offset, n, OpOutcome.TORN))
+            self._log.append(OpRecord(number, kind, offset, n, OpOutcome.TORN, nchanging))
             raise PowerCut(
                 f"power failed during primitive {number} ({kind.value} of {n} bytes at "
                 f"{offset}); call power_on() and recover"
@@ -363,7 +366,7 @@ class _Part:
         self._spend(cost_groups)
         if cost_groups is not None and wear_mode is WearMode.STUCK_BITS:
             self._wear_out(cost_groups, offset, bytes(old), target)
-        self._log.append(OpRecord(number, kind, offset, n, OpOutcome.DONE))
+        self._log.append(OpRecord(number, kind, offset, n, OpOutcome.DONE, nchanging))
 
     def _spend(self, groups: range | None) -> None:
         if groups is None:
