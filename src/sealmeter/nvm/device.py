@@ -34,6 +34,7 @@ from sealmeter.nvm.errors import (
 )
 from sealmeter.nvm.faults import BadMode, FaultInjector, FaultPlan, WearMode
 from sealmeter.nvm.region import Region
+from sealmeter.nvm.technology import Technology
 
 __all__ = [
     "Eeprom",
@@ -45,13 +46,6 @@ __all__ = [
     "OpRecord",
     "Technology",
 ]
-
-
-class Technology(enum.Enum):
-    """The two memory technologies a security module carries (seed 000: two NVRAMs)."""
-
-    EEPROM = "eeprom"
-    NOR_FLASH = "nor_flash"
 
 
 @dataclass(frozen=True)

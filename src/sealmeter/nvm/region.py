@@ -16,6 +16,8 @@ from sealmeter.nvm.errors import NvmUsageError, OutOfBounds
 if TYPE_CHECKING:
     from sealmeter.nvm.device import Geometry, _Part
 
+from sealmeter.nvm.technology import Technology
+
 __all__ = ["Region"]
 
 
@@ -67,6 +69,23 @@ class Region:
     def store(self, offset: int, data: bytes) -> None:
         """Native write (EEPROM write / flash program) at `offset` of this region."""
         self.device.store(self._at(offset, len(data)), data)
+
+    def write(self, offset: int, data: bytes) -> None:
+        """EEPROM write at `offset` (raises on flash, which can only program or erase)."""
+        self._require(Technology.EEPROM, "write")
+        self.store(offset, data)
+
+    def program(self, offset: int, data: bytes) -> None:
+        """Flash program at `offset` (raises on EEPROM, which writes instead)."""
+        self._require(Technology.NOR_FLASH, "program")
+        self.store(offset, data)
+
+    def _require(self, technology: Technology, op: str) -> None:
+        if self._geometry.technology is not technology:
+            raise NvmUsageError(
+                f"region {self.name!r} is {self._geometry.technology.value}, which has no "
+                f"{op}; use store() for the native write of either technology"
+            )
 
     def erase(self, offset: int, length: int) -> None:
         """Erase `length` bytes at `offset` (flash: whole pages)."""
