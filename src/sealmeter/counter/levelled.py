@@ -176,7 +176,7 @@ class LevelledCounter:
         want = self._header_bytes
         if self.area.read(off, RECORD_SIZE) != want:
             self.recover()
-            if self._header.gen != int.from_bytes(want[1:4], "big"):
+            if self._header_bytes != want:
                 raise CounterCorrupted(
                     "the current frame header changed behind the counter's back; the counter "
                     "is stopped"
