@@ -134,3 +134,16 @@ def test_eeprom_matches_a_plain_bytearray_model(writes: list[tuple[int, bytes]])
         model[offset : offset + len(data)] = data
     assert part.read(0, 72) == bytes(model)
     assert part.ops == len(writes)
+
+
+def test_region_write_and_program_are_technology_specific() -> None:
+    eeprom = Eeprom(64).region("r", 16)
+    flash = NorFlash(512, page_size=256).region("r", 256)
+    eeprom.write(0, b"\x01")
+    flash.program(0, b"\x01")
+    with pytest.raises(NvmUsageError, match="has no program"):
+        eeprom.program(0, b"\x00")
+    with pytest.raises(NvmUsageError, match="has no write"):
+        flash.write(0, b"\x00")
+    assert (eeprom.read(0, 1), flash.read(0, 1)) == (b"\x01", b"\x01")
+    assert "eeprom" in repr(eeprom)
