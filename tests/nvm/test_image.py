@@ -157,3 +157,12 @@ def test_garbage_gives_a_typed_error(data: bytes) -> None:
 def test_garbage_after_a_valid_magic_gives_a_typed_error(data: bytes) -> None:
     with pytest.raises(ImageError):
         decode_image(_reseal(b"SMNVM\r\n\x1a" + data))
+
+
+def test_part_save_method_matches_the_module_function(tmp_path: Path) -> None:
+    part = Eeprom(64)
+    part.write(1, b"\x42")
+    part.save(tmp_path / "a.img")
+    save(part, tmp_path / "b.img")
+    assert (tmp_path / "a.img").read_bytes() == (tmp_path / "b.img").read_bytes()
+    assert load(tmp_path / "a.img").read(1, 1) == b"\x42"

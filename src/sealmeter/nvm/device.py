@@ -17,6 +17,7 @@ the part refuses every operation until `power_on()`.
 from __future__ import annotations
 
 import enum
+import os
 from collections import deque
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -197,6 +198,12 @@ class _Part:
     def power_on(self) -> None:
         """Restore power after a cut; the cells keep whatever the cut left."""
         self._powered = True
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write this part to `path` (see `sealmeter.nvm.image` for the format)."""
+        from sealmeter.nvm.image import save
+
+        save(self, path)  # type: ignore[arg-type]
 
     def inject(self, plan: FaultPlan | None) -> None:
         """Arm a new fault plan (its primitive count starts at zero); `None` disarms."""
