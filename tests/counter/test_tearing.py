@@ -77,3 +77,12 @@ def test_long_sequences_with_double_cuts(design: Design, flash: bool) -> None:
     report = run_tear_harness(make, design, calls, config=CONFIGS[design], seed=9, double_cuts=True)
     assert report.violations == 0, report.failures
     assert report.cuts >= 2 * report.primitives
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("design", [Design.SEED, Design.LEVELLED], ids=lambda d: d.value)
+def test_default_sizes_with_calls_that_wrap_the_areas(design: Design) -> None:
+    calls = random_calls(random.Random(12), 30, big=700)
+    report = run_tear_harness(lambda: Eeprom(2048, log_limit=256), design, calls, seed=12)
+    assert report.violations == 0, report.failures
+    assert report.cuts >= 2 * report.primitives
