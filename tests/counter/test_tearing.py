@@ -73,7 +73,7 @@ def test_long_sequences_with_double_cuts(design: Design, flash: bool) -> None:
             return NorFlash(1024, page_size=64, erased=0x00, log_limit=64)
         return Eeprom(256, log_limit=64)
 
-    calls = random_calls(random.Random(9), 80)
+    calls = random_calls(random.Random(9), 50)
     report = run_tear_harness(make, design, calls, config=CONFIGS[design], seed=9, double_cuts=True)
     assert report.violations == 0, report.failures
     assert report.cuts >= 2 * report.primitives
@@ -82,7 +82,7 @@ def test_long_sequences_with_double_cuts(design: Design, flash: bool) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("design", [Design.SEED, Design.LEVELLED], ids=lambda d: d.value)
 def test_default_sizes_with_calls_that_wrap_the_areas(design: Design) -> None:
-    calls = random_calls(random.Random(12), 30, big=700)
+    calls = random_calls(random.Random(12), 14, big=700)
     report = run_tear_harness(lambda: Eeprom(2048, log_limit=256), design, calls, seed=12)
     assert report.violations == 0, report.failures
     assert report.cuts >= 2 * report.primitives
