@@ -14,7 +14,16 @@ from sealmeter.counter import (
     encode_record,
     try_decode,
 )
-from sealmeter.nvm import Eeprom, NorFlash, OpKind
+from sealmeter.nvm import (
+    BadMode,
+    Eeprom,
+    FaultPlan,
+    NorFlash,
+    OpKind,
+    PowerCut,
+    TearMode,
+    WearMode,
+)
 
 from .conftest import PartFactory
 
@@ -154,3 +163,88 @@ def test_bad_configurations_are_usage_errors(frames: int, frame_size: int, messa
 def test_ring_larger_than_region_is_refused() -> None:
     with pytest.raises(CounterUsageError, match="needs 1024 bytes"):
         LevelledCounter.format(Eeprom(512).region("c", 512))
+
+
+def _part(flash: bool) -> Eeprom | NorFlash:
+    # flash pages of 32 bytes: a 64-byte frame is a header page and a field-only page
+    return NorFlash(1024, page_size=32) if flash else Eeprom(256)
+
+
+def _field_group(part: Eeprom | NorFlash, frame: int, config: LevelledConfig) -> int:
+    """A cell group holding only field bytes of `frame` (the byte at offset 32 of it)."""
+    return (frame * config.frame_size + 32) // part.geometry.group_size
+
+
+@pytest.mark.parametrize("flash", [False, True], ids=["eeprom", "flash"])
+def test_a_failing_field_switches_to_direct_mode_without_loss(flash: bool) -> None:
+    part = _part(flash)
+    config = LevelledConfig(frames=3, frame_size=64)
+    region = part.region("c", 192)
+    counter = LevelledCounter.format(region, config, start=10)
+    bad = {_field_group(part, 0, config): BadMode.PROGRAM_ERROR}
+    part.inject(FaultPlan(bad_groups=bad))
+    total = 10
+    while not counter.failed_field:
+        total += 3
+        assert counter.record(3) == total
+        assert total < 200, "the bad field byte was never reached"
+    assert counter.repairs
+    for n in (1, 500, 2, 3, 7):
+        total += n
+        assert counter.record(n) == total
+    field_ops = [r for r in part.op_log[-10:] if r.offset % 64 >= 24 and r.kind is not OpKind.ERASE]
+    assert field_ops == []  # direct mode only writes headers
+    again = LevelledCounter.open(region, config)
+    assert again.failed_field
+    assert again.value == total
+
+
+@pytest.mark.parametrize("flash", [False, True], ids=["eeprom", "flash"])
+def test_cuts_while_switching_to_and_running_in_direct_mode(flash: bool) -> None:
+    def fresh() -> tuple[Eeprom | NorFlash, LevelledCounter, dict[int, BadMode]]:
+        part = _part(flash)
+        config = LevelledConfig(frames=2, frame_size=64)
+        counter = LevelledCounter.format(part.region("c", 128), config)
+        counter.record(63)  # the next unit lands in the byte that is about to fail
+        return part, counter, {_field_group(part, 0, config): BadMode.PROGRAM_ERROR}
+
+    config = LevelledConfig(frames=2, frame_size=64)
+    for calls_before in (0, 2):  # cut in the switching call, or in a later direct-mode call
+        for cut in range(1, 8):
+            for tear in (TearMode.NOTHING, TearMode.RANDOM, TearMode.COMPLETE):
+                part, counter, bad = fresh()
+                part.inject(FaultPlan(bad_groups=bad))
+                for _ in range(calls_before):
+                    counter.record(2)
+                before = counter.value
+                part.inject(FaultPlan(seed=cut, cut_at=cut, tear=tear, bad_groups=bad))
+                try:
+                    counter.record(6)
+                    returned = True
+                except PowerCut:
+                    returned = False
+                part.power_on()
+                part.inject(FaultPlan(seed=99, bad_groups=bad))
+                value = LevelledCounter.open(part.region("c", 128), config).value
+                if returned:
+                    assert value == before + 6
+                else:
+                    assert before <= value <= before + 6, (calls_before, cut, tear)
+                reopened = LevelledCounter.open(part.region("c", 128), config)
+                assert reopened.record(1) == value + 1
+
+
+def test_worn_field_switches_to_direct_mode_and_counting_goes_on() -> None:
+    part = Eeprom(256, endurance=24, plan=FaultPlan(seed=3, wear=WearMode.STUCK_BITS))
+    config = LevelledConfig(frames=2, frame_size=64)
+    region = part.region("c", 128)
+    counter = LevelledCounter.format(region, config)
+    total = 0
+    while not counter.failed_field:
+        total += 1
+        assert counter.record(1) == total
+        assert total < 10_000, "the field never wore out"
+    for n in (1, 2, 3):
+        total += n
+        assert counter.record(n) == total
+    assert LevelledCounter.open(region, config).value == total

@@ -253,3 +253,16 @@ def test_bad_sizes_and_units_are_usage_errors() -> None:
         with pytest.raises(CounterUsageError):
             counter.record(bad)  # type: ignore[arg-type]
     assert counter.record(0) == 0
+
+
+def test_a_counter_with_a_failing_area_a_still_opens_and_then_retires_it() -> None:
+    part = NorFlash(1024, page_size=64)
+    region = part.region("c", 320)
+    config = SeedConfig(a_bytes=4)
+    SeedCounter.format(region, config).record(5)
+    part.inject(FaultPlan(bad_groups={0: BadMode.PROGRAM_ERROR}))
+    counter = SeedCounter.open(region, config)  # the refresh of A is refused; open goes on
+    assert counter.value == 5
+    assert not counter.failed_a
+    assert counter.record(2) == 7
+    assert counter.failed_a

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 from sealmeter.counter.errors import AreaFailed
-from sealmeter.nvm import NvmDevice, ProgramLimitExceeded, Technology
+from sealmeter.nvm import DeviceFault, NvmDevice, ProgramLimitExceeded, Technology
 
 __all__ = ["POPCOUNT", "align", "clear", "count_bits", "is_flash", "refresh", "rewrite"]
 
@@ -63,9 +63,10 @@ def refresh(area: NvmDevice, offset: int, length: int) -> bytes:
     A torn write may leave bits that read differently each time; recovery must not trust one
     read of them. Rewriting the value read once makes it the definite value. On flash the
     program can only add programmed bits, and a word at its program limit is left as it is.
-    Returns the definite content.
+    Cells that refuse the write (a failing block) are left as they are too: the next real
+    write there notices and the counter retires the area. Returns the content read after.
     """
     data = area.read(offset, length)
-    with contextlib.suppress(ProgramLimitExceeded):
+    with contextlib.suppress(ProgramLimitExceeded, DeviceFault):
         area.store(offset, data)
     return area.read(offset, length)

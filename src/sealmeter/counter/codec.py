@@ -45,6 +45,8 @@ class RecordTag(enum.IntEnum):
     """Frame header of the levelled counter (generation = frame sequence number)."""
     TOTAL = 0x9E
     """Whole total of the naive counter."""
+    DIRECT = 0xD1
+    """Frame header of a levelled counter whose bit field failed: the value is the header's."""
 
 
 @dataclass(frozen=True)

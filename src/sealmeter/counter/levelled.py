@@ -19,6 +19,11 @@ What we do instead (same tear-safety, measured by the same harness):
   p+1, so every write of a field byte records exactly one unit.
 - On flash a unit is a programmed bit; the frame's pages are erased when it becomes current,
   once per pass: one erase cycle per bit of the field.
+- A field byte that does not read back as written (worn cells, bad block) switches the counter
+  to direct mode, the seed's C1 (claim 11): the next frame gets a `DIRECT` header holding the
+  whole total, and from then on every call writes the next `DIRECT` header (both copies) round
+  the ring. Header bytes have worn eight times slower than field bytes, so counting goes on,
+  without loss, long enough to report and replace the part.
 - Headers are written twice, copy 1 then copy 2, so a header that is later corrupted (or read
   weak after a torn write) is repaired from its twin; if both copies are valid and differ the
   counter stops with `CounterCorrupted`. `open` also rewrites the field bytes at the frontier,
@@ -42,7 +47,7 @@ from sealmeter.counter.errors import (
     CounterUsageError,
     NotFormatted,
 )
-from sealmeter.nvm import NvmDevice
+from sealmeter.nvm import DeviceFault, NvmDevice, ProgramLimitExceeded
 
 __all__ = ["HEADER_SIZE", "LevelledConfig", "LevelledCounter"]
 
@@ -134,6 +139,11 @@ class LevelledCounter:
         return self._header.value + self._count
 
     @property
+    def failed_field(self) -> bool:
+        """Whether a field failed and the counter runs in direct mode (the seed's C1)."""
+        return self._header.tag is RecordTag.DIRECT
+
+    @property
     def capacity(self) -> int:
         """Units one frame's field holds."""
         return 8 * self._field_len
@@ -162,13 +172,33 @@ class LevelledCounter:
         self._state_check()
         if n == 0:
             return self.value
+        before = self.value
+        if self.failed_field:
+            self._direct(before + n)
+            return self.value
         free = self.capacity - self._count
-        if n < free:
-            self._set_bits(n)
-        else:
-            self._set_bits(free)
+        try:
+            self._set_bits(min(n, free))
+        except (AreaFailed, DeviceFault, ProgramLimitExceeded) as exc:
+            self.repairs.append(f"field failed, switched to direct mode: {exc}")
+            self._direct(before + n)
+            return self.value
+        if n >= free:
             self._advance(self._header.value + self.capacity + (n - free))
         return self.value
+
+    def _direct(self, value: int) -> None:
+        """Write the next frame's headers as `DIRECT` with the whole total (C1 mode)."""
+        seq = self._header.gen + 1
+        data = encode_record(RecordTag.DIRECT, seq, value)
+        if self._flash:
+            self.area.erase(self._frame_offset(seq), self.config.frame_size)
+        self._write_header(seq, data)
+        self._header = Record(RecordTag.DIRECT, seq, value)
+        self._header_bytes = data
+        self._field = bytearray(self._field_len)
+        self._count = 0
+        self._frontier = 0
 
     def _state_check(self) -> None:
         """Re-read the current header (copy 1); if it changed, recover or stop."""
@@ -252,8 +282,8 @@ class LevelledCounter:
         copies: dict[int, tuple[Record | None, Record | None]] = {}
         for f in range(frames):
             raw = self.area.read(f * size, HEADER_SIZE)
-            c1 = try_decode(raw[:RECORD_SIZE], RecordTag.FRAME)
-            c2 = try_decode(raw[RECORD_SIZE:], RecordTag.FRAME)
+            c1 = _decode_header(raw[:RECORD_SIZE])
+            c2 = _decode_header(raw[RECORD_SIZE:])
             for c in (c1, c2):
                 if c is not None and c.gen % frames != f:
                     raise CounterCorrupted(
@@ -272,7 +302,7 @@ class LevelledCounter:
         seq = best.gen
         c1, c2 = copies[seq % frames]
         off = self._frame_offset(seq)
-        good = encode_record(RecordTag.FRAME, seq, best.value)
+        good = encode_record(best.tag, seq, best.value)
         if c1 is not None and c2 is not None and c1.gen == c2.gen == seq and c1 != c2:
             raise CounterCorrupted(
                 f"the two header copies of frame sequence {seq} disagree ({c1.value} vs "
@@ -288,6 +318,11 @@ class LevelledCounter:
                     raise AreaFailed(f"could not repair header copy at {off + copy}")
         self._header = best
         self._header_bytes = good
+        if best.tag is RecordTag.DIRECT:
+            self._field = bytearray(self._field_len)
+            self._count = 0
+            self._frontier = 0
+            return
         empty = self._empty(seq)
         field = self.area.read(off + HEADER_SIZE, self._field_len)
         front = 0
@@ -303,3 +338,8 @@ class LevelledCounter:
             self._frontier += 1
         if self._count == self.capacity:
             self._advance(best.value + self.capacity)
+
+
+def _decode_header(raw: bytes) -> Record | None:
+    """A frame header of either kind (normal or direct mode), or None."""
+    return try_decode(raw, RecordTag.FRAME) or try_decode(raw, RecordTag.DIRECT)
