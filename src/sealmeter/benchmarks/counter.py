@@ -175,7 +175,7 @@ def run(
     *,
     eeprom_endurance: int = 1000,
     flash_endurance: int = 100,
-    tear_calls: int = 120,
+    tear_calls: int = 100,
     garbage_samples: int = 1_000_000,
     speed_calls: int = 20_000,
     seed: int = 0,
