@@ -1,0 +1,174 @@
+"""Primitive fields of the fixed binary layout: big-endian integers, length-prefixed text/bytes.
+
+`Writer` appends fields; `Reader` takes them off a buffer and raises `TruncatedMessage` or
+`MalformedMessage` (never another exception) when the bytes do not hold the field asked for.
+"""
+
+from __future__ import annotations
+
+import struct
+from decimal import Decimal
+
+from sealmeter.protocol.errors import MalformedMessage, TrailingData, TruncatedMessage
+
+__all__ = ["Reader", "Writer"]
+
+_U8 = struct.Struct(">B")
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
+_I64 = struct.Struct(">q")
+_DEC = struct.Struct(">bq")
+
+
+class Writer:
+    """Appends fixed-layout fields to a growing byte buffer."""
+
+    __slots__ = ("_parts",)
+
+    def __init__(self) -> None:
+        """Start an empty buffer."""
+        self._parts: list[bytes] = []
+
+    def u8(self, value: int) -> None:
+        """Append an unsigned 8-bit integer."""
+        self._parts.append(_U8.pack(value))
+
+    def u16(self, value: int) -> None:
+        """Append an unsigned 16-bit big-endian integer."""
+        self._parts.append(_U16.pack(value))
+
+    def u32(self, value: int) -> None:
+        """Append an unsigned 32-bit big-endian integer."""
+        self._parts.append(_U32.pack(value))
+
+    def u64(self, value: int) -> None:
+        """Append an unsigned 64-bit big-endian integer."""
+        self._parts.append(_U64.pack(value))
+
+    def i64(self, value: int) -> None:
+        """Append a signed 64-bit big-endian integer (two's complement)."""
+        self._parts.append(_I64.pack(value))
+
+    def raw(self, value: bytes) -> None:
+        """Append bytes of a length both sides know (no prefix)."""
+        self._parts.append(value)
+
+    def text(self, value: str) -> None:
+        """Append UTF-8 text with a one-byte length prefix (at most 255 bytes)."""
+        data = value.encode("utf-8")
+        self._parts.append(_U8.pack(len(data)) + data)
+
+    def blob16(self, value: bytes) -> None:
+        """Append bytes with a two-byte length prefix."""
+        self._parts.append(_U16.pack(len(value)) + value)
+
+    def blob32(self, value: bytes) -> None:
+        """Append bytes with a four-byte length prefix."""
+        self._parts.append(_U32.pack(len(value)) + value)
+
+    def decimal(self, value: Decimal) -> None:
+        """Append an exact decimal as a signed exponent byte and a signed 64-bit mantissa."""
+        sign, digits, exponent = value.as_tuple()
+        assert isinstance(exponent, int)
+        mantissa = int("".join(map(str, digits)) or "0")
+        self._parts.append(_DEC.pack(exponent, -mantissa if sign else mantissa))
+
+    def getvalue(self) -> bytes:
+        """Return everything appended so far."""
+        return b"".join(self._parts)
+
+
+class Reader:
+    """Takes fixed-layout fields off a byte buffer, checking every length."""
+
+    __slots__ = ("_data", "_pos", "_what")
+
+    def __init__(self, data: bytes, what: str) -> None:
+        """Read `data`; `what` names the message in error texts."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise MalformedMessage(f"{what} must be bytes, got {type(data).__name__}")
+        self._data = bytes(data)
+        self._pos = 0
+        self._what = what
+
+    @property
+    def position(self) -> int:
+        """Offset of the next unread byte."""
+        return self._pos
+
+    def take(self, size: int, field: str) -> bytes:
+        """Take exactly `size` bytes for `field`, or raise `TruncatedMessage`."""
+        end = self._pos + size
+        if end > len(self._data):
+            raise TruncatedMessage(
+                f"{self._what} is truncated: {field} needs {size} bytes at offset {self._pos}, "
+                f"only {len(self._data) - self._pos} remain; resend the whole message"
+            )
+        out = self._data[self._pos : end]
+        self._pos = end
+        return out
+
+    def u8(self, field: str) -> int:
+        """Take an unsigned 8-bit integer."""
+        value: int = _U8.unpack(self.take(1, field))[0]
+        return value
+
+    def u16(self, field: str) -> int:
+        """Take an unsigned 16-bit big-endian integer."""
+        value: int = _U16.unpack(self.take(2, field))[0]
+        return value
+
+    def u32(self, field: str) -> int:
+        """Take an unsigned 32-bit big-endian integer."""
+        value: int = _U32.unpack(self.take(4, field))[0]
+        return value
+
+    def u64(self, field: str) -> int:
+        """Take an unsigned 64-bit big-endian integer."""
+        value: int = _U64.unpack(self.take(8, field))[0]
+        return value
+
+    def i64(self, field: str) -> int:
+        """Take a signed 64-bit big-endian integer."""
+        value: int = _I64.unpack(self.take(8, field))[0]
+        return value
+
+    def flag(self, field: str) -> bool:
+        """Take a presence/boolean byte that must be 0 or 1."""
+        value = self.u8(field)
+        if value > 1:
+            raise MalformedMessage(f"{self._what}: {field} must be 0 or 1, got {value}")
+        return value == 1
+
+    def text(self, field: str) -> str:
+        """Take UTF-8 text with a one-byte length prefix."""
+        data = self.take(self.u8(field), field)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedMessage(f"{self._what}: {field} is not valid UTF-8") from None
+
+    def blob16(self, field: str) -> bytes:
+        """Take bytes with a two-byte length prefix."""
+        return self.take(self.u16(field), field)
+
+    def blob32(self, field: str) -> bytes:
+        """Take bytes with a four-byte length prefix."""
+        return self.take(self.u32(field), field)
+
+    def decimal(self, field: str) -> Decimal:
+        """Take an exact decimal (signed exponent byte, signed 64-bit mantissa)."""
+        exponent, mantissa = _DEC.unpack(self.take(_DEC.size, field))
+        sign = 1 if mantissa < 0 else 0
+        digits = tuple(int(c) for c in str(abs(mantissa)))
+        return Decimal((sign, digits, exponent))
+
+    def end(self) -> None:
+        """Require that every byte was read; extra bytes raise `TrailingData`."""
+        extra = len(self._data) - self._pos
+        if extra:
+            raise TrailingData(
+                f"{self._what} has {extra} unexpected bytes after its end at offset {self._pos}; "
+                "an extended message is never accepted"
+            )

@@ -1,0 +1,373 @@
+"""Deterministic binary encoding of the messages (the documented fixed layout, docs/protocol.md).
+
+Every encoded message starts with the format version byte and a message-type byte. Decoders
+take the whole message, check every length and value, and return the typed message or raise a
+`MalformedMessage` subclass; trailing bytes are an error. Encoding is canonical: decoding then
+encoding gives the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import TypeVar
+
+from sealmeter.protocol._wire import Reader, Writer
+from sealmeter.protocol.errors import (
+    MalformedMessage,
+    ProtocolUsageError,
+    UnsupportedVersion,
+)
+from sealmeter.protocol.messages import (
+    BatteryState,
+    ClockState,
+    Command,
+    CommandKind,
+    CreditFrame,
+    Downlink,
+    EnableCode,
+    RegisterUsage,
+    Registration,
+    RegistrationKind,
+    ScheduleUpdate,
+    Status,
+    TamperEvent,
+    TamperKind,
+    Uplink,
+    from_wire_time,
+    to_wire_time,
+)
+
+__all__ = [
+    "FORMAT_VERSION",
+    "decode_downlink",
+    "decode_registration",
+    "decode_uplink",
+    "encode_downlink",
+    "encode_registration",
+    "encode_uplink",
+    "registration_body",
+]
+
+FORMAT_VERSION = 1
+"""Version byte of the plaintext message format."""
+
+_TYPE_REGISTRATION = 0x01
+_TYPE_UPLINK = 0x02
+_TYPE_DOWNLINK = 0x03
+
+_ENUM_ERR = "{what}: {field} value {value} is not a known {enum}"
+
+
+_E = TypeVar("_E", bound=Enum)
+_T = TypeVar("_T")
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _enum(reader_what: str, field: str, cls: type[_E], value: int) -> _E:
+    try:
+        return cls(value)
+    except ValueError:
+        raise MalformedMessage(
+            _ENUM_ERR.format(what=reader_what, field=field, value=value, enum=cls.__name__)
+        ) from None
+
+
+def _put_time(w: Writer, value: datetime) -> None:
+    w.i64(to_wire_time(value))
+
+
+def _get_time(r: Reader, field: str) -> datetime:
+    micros = r.i64(field)
+    try:
+        return from_wire_time(micros)
+    except OverflowError:
+        raise MalformedMessage(
+            f"{field}: {micros} microseconds is outside the datetime range"
+        ) from None
+
+
+def _header(w: Writer, kind: int) -> None:
+    w.u8(FORMAT_VERSION)
+    w.u8(kind)
+
+
+def _check_header(r: Reader, kind: int, what: str) -> None:
+    version = r.u8("version")
+    if version != FORMAT_VERSION:
+        raise UnsupportedVersion(
+            f"{what} has format version {version}; this implementation speaks {FORMAT_VERSION}"
+        )
+    got = r.u8("message type")
+    if got != kind:
+        raise MalformedMessage(f"{what} expected message type {kind}, found {got}")
+
+
+# -- registration -------------------------------------------------------------------------
+
+
+def _put_registration_body(w: Writer, reg: Registration) -> None:
+    w.u64(reg.seq)
+    w.u8(reg.kind.value)
+    w.text(reg.meter_id)
+    w.text(reg.schedule_id)
+    w.u32(reg.schedule_version)
+    w.i64(to_wire_time(reg.time))
+    w.text(reg.currency)
+    w.u16(len(reg.registers))
+    for band in reg.registers:
+        w.text(band.obis)
+        w.u64(band.usage)
+        w.decimal(band.charge)
+
+
+def registration_body(reg: Registration) -> bytes:
+    """The canonical bytes a registration's authentication code covers (all but the code)."""
+    w = Writer()
+    _header(w, _TYPE_REGISTRATION)
+    _put_registration_body(w, reg)
+    return w.getvalue()
+
+
+def _put_registration(w: Writer, reg: Registration) -> None:
+    _put_registration_body(w, reg)
+    w.u8(len(reg.auth_code))
+    w.raw(reg.auth_code)
+
+
+def _get_registration(r: Reader) -> Registration:
+    seq = r.u64("seq")
+    kind = _enum("registration", "kind", RegistrationKind, r.u8("kind"))
+    meter_id = r.text("meter_id")
+    schedule_id = r.text("schedule_id")
+    schedule_version = r.u32("schedule_version")
+    time = _get_time(r, "time")
+    currency = r.text("currency")
+    registers = []
+    for _ in range(r.u16("register count")):
+        obis = r.text("obis")
+        usage = r.u64("usage")
+        charge = r.decimal("charge")
+        registers.append(RegisterUsage(obis, usage, charge))
+    auth_code = r.take(r.u8("auth_code length"), "auth_code")
+    return Registration(
+        seq=seq,
+        kind=kind,
+        meter_id=meter_id,
+        registers=tuple(registers),
+        schedule_id=schedule_id,
+        schedule_version=schedule_version,
+        time=time,
+        auth_code=auth_code,
+        currency=currency,
+    )
+
+
+def encode_registration(reg: Registration) -> bytes:
+    """Encode one registration with its authentication code (for storage or the chain)."""
+    w = Writer()
+    _header(w, _TYPE_REGISTRATION)
+    _put_registration(w, reg)
+    return w.getvalue()
+
+
+def decode_registration(data: bytes) -> Registration:
+    """Decode one registration encoded by `encode_registration`; raise `MalformedMessage`."""
+    return _decode(data, "registration", _TYPE_REGISTRATION, _get_registration)
+
+
+# -- status ---------------------------------------------------------------------------------
+
+
+def _put_optional_time(w: Writer, value: datetime | None) -> None:
+    if value is None:
+        w.u8(0)
+    else:
+        w.u8(1)
+        _put_time(w, value)
+
+
+def _get_optional_time(r: Reader, field: str) -> datetime | None:
+    return _get_time(r, field) if r.flag(field) else None
+
+
+def _put_status(w: Writer, st: Status) -> None:
+    w.text(st.meter_id)
+    _put_time(w, st.time)
+    w.u16(len(st.tamper_events))
+    for ev in st.tamper_events:
+        w.u8(ev.kind.value)
+        _put_time(w, ev.time)
+    w.text(st.schedule_id)
+    w.u32(st.schedule_version)
+    _put_time(w, st.schedule_valid_from)
+    _put_optional_time(w, st.schedule_valid_to)
+    w.u32(st.peak_load_w)
+    _put_optional_time(w, st.peak_load_time)
+    _put_time(w, st.next_contact)
+    w.u8(st.battery.value)
+    w.u16(st.battery_mv)
+    w.u8(st.clock.value)
+    w.text(st.firmware)
+    w.u8(1 if st.blocked else 0)
+
+
+def _get_status(r: Reader) -> Status:
+    meter_id = r.text("status meter_id")
+    time = _get_time(r, "status time")
+    events = []
+    for _ in range(r.u16("tamper event count")):
+        kind = _enum("status", "tamper kind", TamperKind, r.u8("tamper kind"))
+        events.append(TamperEvent(kind, _get_time(r, "tamper time")))
+    return Status(
+        meter_id=meter_id,
+        time=time,
+        tamper_events=tuple(events),
+        schedule_id=r.text("schedule_id"),
+        schedule_version=r.u32("schedule_version"),
+        schedule_valid_from=_get_time(r, "schedule_valid_from"),
+        schedule_valid_to=_get_optional_time(r, "schedule_valid_to"),
+        peak_load_w=r.u32("peak_load_w"),
+        peak_load_time=_get_optional_time(r, "peak_load_time"),
+        next_contact=_get_time(r, "next_contact"),
+        battery=_enum("status", "battery", BatteryState, r.u8("battery")),
+        battery_mv=r.u16("battery_mv"),
+        clock=_enum("status", "clock", ClockState, r.u8("clock")),
+        firmware=r.text("firmware"),
+        blocked=r.flag("blocked"),
+    )
+
+
+# -- uplink ---------------------------------------------------------------------------------
+
+
+def encode_uplink(up: Uplink) -> bytes:
+    """Encode an uplink batch (the plaintext that `seal_uplink` encrypts)."""
+    w = Writer()
+    _header(w, _TYPE_UPLINK)
+    w.text(up.meter_id)
+    _put_time(w, up.time)
+    w.raw(up.nonce)
+    w.u16(len(up.registrations))
+    for reg in up.registrations:
+        _put_registration(w, reg)
+    if up.status is None:
+        w.u8(0)
+    else:
+        w.u8(1)
+        _put_status(w, up.status)
+    return w.getvalue()
+
+
+def _get_uplink(r: Reader) -> Uplink:
+    meter_id = r.text("meter_id")
+    time = _get_time(r, "time")
+    nonce = r.take(16, "nonce")
+    regs = tuple(_get_registration(r) for _ in range(r.u16("registration count")))
+    status = _get_status(r) if r.flag("status present") else None
+    return Uplink(meter_id, time, nonce, regs, status)
+
+
+def decode_uplink(data: bytes) -> Uplink:
+    """Decode an uplink encoded by `encode_uplink`; raise `MalformedMessage` on bad bytes."""
+    return _decode(data, "uplink", _TYPE_UPLINK, _get_uplink)
+
+
+# -- downlink -------------------------------------------------------------------------------
+
+
+def encode_downlink(down: Downlink) -> bytes:
+    """Encode a downlink batch (the plaintext that `seal_downlink` encrypts)."""
+    w = Writer()
+    _header(w, _TYPE_DOWNLINK)
+    w.text(down.meter_id)
+    _put_time(w, down.time)
+    w.raw(down.nonce)
+    code = down.enable_code
+    if code is None:
+        w.u8(0)
+    else:
+        w.u8(1)
+        w.text(code.meter_id)
+        w.u64(code.acked_seq)
+        w.raw(code.nonce)
+        _put_time(w, code.expires)
+        frame = code.credit_frame
+        w.i64(frame.duration // _MICROSECOND)
+        w.decimal(frame.charge_limit)
+    w.u16(len(down.schedules))
+    for sched in down.schedules:
+        w.text(sched.schedule_id)
+        w.u32(sched.version)
+        _put_time(w, sched.valid_from)
+        _put_optional_time(w, sched.valid_to)
+        w.blob32(sched.schedule_bytes)
+    w.u16(len(down.commands))
+    for cmd in down.commands:
+        w.u8(cmd.kind.value)
+        w.blob16(cmd.argument)
+    return w.getvalue()
+
+
+def _get_downlink(r: Reader) -> Downlink:
+    meter_id = r.text("meter_id")
+    time = _get_time(r, "time")
+    nonce = r.take(16, "nonce")
+    code = None
+    if r.flag("enable code present"):
+        code_meter = r.text("enable code meter_id")
+        acked = r.u64("acked_seq")
+        code_nonce = r.take(16, "enable code nonce")
+        expires = _get_time(r, "expires")
+        micros = r.i64("credit frame duration")
+        if micros < 0:
+            raise MalformedMessage("downlink: credit frame duration is negative")
+        try:
+            duration = _MICROSECOND * micros
+        except OverflowError:
+            raise MalformedMessage("downlink: credit frame duration is out of range") from None
+        frame = CreditFrame(duration, r.decimal("charge_limit"))
+        code = EnableCode(code_meter, acked, code_nonce, expires, frame)
+    schedules = []
+    for _ in range(r.u16("schedule count")):
+        schedules.append(
+            ScheduleUpdate(
+                schedule_id=r.text("schedule_id"),
+                version=r.u32("schedule version"),
+                valid_from=_get_time(r, "valid_from"),
+                valid_to=_get_optional_time(r, "valid_to"),
+                schedule_bytes=r.blob32("schedule_bytes"),
+            )
+        )
+    commands = []
+    for _ in range(r.u16("command count")):
+        kind = _enum("downlink", "command kind", CommandKind, r.u8("command kind"))
+        commands.append(Command(kind, r.blob16("command argument")))
+    return Downlink(
+        meter_id,
+        time,
+        nonce,
+        code,
+        tuple(schedules),
+        tuple(commands),
+    )
+
+
+def decode_downlink(data: bytes) -> Downlink:
+    """Decode a downlink encoded by `encode_downlink`; raise `MalformedMessage` on bad bytes."""
+    return _decode(data, "downlink", _TYPE_DOWNLINK, _get_downlink)
+
+
+# -- shared ---------------------------------------------------------------------------------
+
+
+def _decode(data: bytes, what: str, kind: int, body: Callable[[Reader], _T]) -> _T:
+    reader = Reader(data, what)
+    _check_header(reader, kind, what)
+    try:
+        message = body(reader)
+    except ProtocolUsageError as exc:
+        raise MalformedMessage(f"{what} holds an invalid field: {exc}") from None
+    reader.end()
+    return message

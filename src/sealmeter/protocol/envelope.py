@@ -1,0 +1,370 @@
+"""Sealed datasets: the safe recipes `seal_uplink`/`open_uplink`, `seal_downlink`/`open_downlink`.
+
+An envelope is version, suite, direction, meter id, sender and recipient key ids, the key
+encapsulation, the AEAD nonce, the ciphertext (whose associated data is all of the above) and
+the sender's signature over everything before it (see docs/protocol.md for the byte layout).
+The signature covers what is sent, not the plaintext, so nobody can confirm a guessed reading.
+
+Openers are told whom to expect (meter id, pinned suite and keys) and check, cheapest first:
+layout, version, suite, direction, sender, recipient, signature, decryption, inner message,
+then freshness (nonce echo, expiry) or the MAC chain. Each failure raises a precise
+`ProtocolPeerError`; answer the peer with `error.opaque()`.
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+import os
+import struct
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
+
+from sealmeter.protocol import _suites
+from sealmeter.protocol._wire import Reader
+from sealmeter.protocol.chain import HeadEndChain
+from sealmeter.protocol.codec import (
+    decode_downlink,
+    decode_uplink,
+    encode_downlink,
+    encode_uplink,
+)
+from sealmeter.protocol.errors import (
+    EnableCodeExpired,
+    MalformedMessage,
+    ProtocolUsageError,
+    ReaddressedMessage,
+    ReplayedDownlink,
+    ReplayedUplink,
+    SuiteDowngrade,
+    UnknownSuite,
+    UnsupportedVersion,
+    WrongDirection,
+    WrongRecipient,
+    WrongSender,
+)
+from sealmeter.protocol.keys import PrivateKeys, PublicKeys, Suite
+from sealmeter.protocol.messages import Downlink, Registration, Uplink
+
+__all__ = [
+    "ENVELOPE_VERSION",
+    "SEED_SIZE",
+    "Direction",
+    "EnvelopeHeader",
+    "OpenedUplink",
+    "open_downlink",
+    "open_uplink",
+    "peek_header",
+    "seal_downlink",
+    "seal_uplink",
+]
+
+ENVELOPE_VERSION = 1
+"""The version byte every envelope starts with."""
+
+SEED_SIZE = 32
+"""Bytes of the optional seal seed from which all per-message randomness is derived."""
+
+_CT_LEN = struct.Struct(">I")
+
+
+class Direction(enum.Enum):
+    """Which way an envelope travels; bound into what is authenticated (no reflection)."""
+
+    UPLINK = 0x55
+    DOWNLINK = 0x44
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopeHeader:
+    """The clear header of an envelope: enough to look up keys, authenticated only on open."""
+
+    version: int
+    suite: Suite
+    direction: Direction
+    meter_id: str
+    sender_key_id: bytes
+    recipient_key_id: bytes
+
+
+class OpenedUplink(NamedTuple):
+    """An authentic uplink and what the chain check made of it.
+
+    `chain` is the new head-end chain state to persist, `accepted` the registrations new to
+    the head-end (store them), `duplicates` the sequence numbers already stored (ack again).
+    """
+
+    uplink: Uplink
+    chain: HeadEndChain
+    accepted: tuple[Registration, ...]
+    duplicates: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    header: EnvelopeHeader
+    encapsulation: bytes
+    nonce: bytes
+    associated: bytes
+    ciphertext: bytes
+    signed: bytes
+    signature: bytes
+
+
+def _read_header(reader: Reader) -> EnvelopeHeader:
+    version = reader.u8("envelope version")
+    if version != ENVELOPE_VERSION:
+        raise UnsupportedVersion(
+            f"envelope version {version} is not supported (this side speaks {ENVELOPE_VERSION})"
+        )
+    wire_suite = reader.u8("suite id")
+    try:
+        suite = Suite.from_wire_id(wire_suite)
+    except KeyError:
+        raise UnknownSuite(f"envelope names unknown suite id {wire_suite}") from None
+    wire_direction = reader.u8("direction")
+    try:
+        direction = Direction(wire_direction)
+    except ValueError:
+        raise MalformedMessage(
+            f"envelope direction byte {wire_direction:#04x} is unknown"
+        ) from None
+    meter_id = reader.text("meter_id")
+    if not meter_id:
+        raise MalformedMessage("envelope meter_id is empty")
+    sender = reader.take(8, "sender key id")
+    recipient = reader.take(8, "recipient key id")
+    return EnvelopeHeader(version, suite, direction, meter_id, sender, recipient)
+
+
+def peek_header(data: bytes) -> EnvelopeHeader:
+    """Read the clear header (suite, direction, meter id, key ids) without any crypto.
+
+    For looking up the keys to open with; nothing in it is trusted until the open succeeds.
+    """
+    return _read_header(Reader(data, "envelope"))
+
+
+def _parse(data: bytes) -> _Parsed:
+    reader = Reader(data, "envelope")
+    header = _read_header(reader)
+    sizes = _suites.shape(header.suite)
+    encapsulation = reader.take(sizes.encapsulation, "key encapsulation")
+    nonce = reader.take(_suites.AEAD_NONCE_SIZE, "AEAD nonce")
+    ct_len = reader.u32("ciphertext length")
+    associated_end = reader.position
+    ciphertext = reader.take(ct_len, "ciphertext")
+    signed_end = reader.position
+    signature = reader.take(sizes.signature, "signature")
+    reader.end()
+    raw = bytes(data)
+    return _Parsed(
+        header,
+        encapsulation,
+        nonce,
+        raw[:associated_end],
+        ciphertext,
+        raw[:signed_end],
+        signature,
+    )
+
+
+def _check_seed(seed: bytes | None) -> bytes:
+    if seed is None:
+        return os.urandom(SEED_SIZE)
+    if not isinstance(seed, bytes) or len(seed) != SEED_SIZE:
+        raise ProtocolUsageError(f"a seal seed must be {SEED_SIZE} bytes (or None for random)")
+    return seed
+
+
+def _check_pair(own: PrivateKeys, peer: PublicKeys) -> Suite:
+    if not isinstance(own, PrivateKeys) or not isinstance(peer, PublicKeys):
+        raise ProtocolUsageError("pass our PrivateKeys and the peer's PublicKeys")
+    if own.suite is not peer.suite:
+        raise ProtocolUsageError(
+            f"our keys are {own.suite.value} but the peer's are {peer.suite.value}; "
+            "both sides must use the suite pinned at provisioning"
+        )
+    return own.suite
+
+
+def _seal(
+    plaintext: bytes,
+    direction: Direction,
+    meter_id: str,
+    own: PrivateKeys,
+    peer: PublicKeys,
+    seed: bytes | None,
+) -> bytes:
+    suite = _check_pair(own, peer)
+    material = _check_seed(seed)
+    encapsulation, aead = _suites.encapsulate(peer, material)
+    nonce = _suites.seed_bytes(material, b"nonce", _suites.AEAD_NONCE_SIZE)
+    mid = meter_id.encode("utf-8")
+    associated = b"".join(
+        (
+            bytes((ENVELOPE_VERSION, suite.wire_id, direction.value, len(mid))),
+            mid,
+            own.key_id,
+            peer.key_id,
+            encapsulation,
+            nonce,
+            _CT_LEN.pack(len(plaintext) + 16),
+        )
+    )
+    signed = associated + aead.encrypt(nonce, plaintext, associated)
+    return signed + _suites.sign(own, signed)
+
+
+def _open(
+    data: bytes,
+    direction: Direction,
+    meter_id: str,
+    own: PrivateKeys,
+    peer: PublicKeys,
+) -> bytes:
+    suite = _check_pair(own, peer)
+    env = _parse(data)
+    head = env.header
+    if head.direction is not direction:
+        raise WrongDirection(
+            f"expected an {direction.name.lower()} envelope, got a "
+            f"{head.direction.name.lower()}: a reflected or misrouted message"
+        )
+    if head.suite is not suite:
+        raise SuiteDowngrade(
+            f"meter {meter_id!r} is pinned to suite {suite.value}, the envelope uses "
+            f"{head.suite.value}: refused (no downgrade or suite change without re-provisioning)"
+        )
+    if head.meter_id != meter_id:
+        raise WrongSender(
+            f"envelope claims meter {head.meter_id!r}, expected {meter_id!r}: misrouted or "
+            "re-addressed"
+        )
+    if not hmac.compare_digest(head.sender_key_id, peer.key_id):
+        raise WrongSender(
+            f"envelope is signed by key {head.sender_key_id.hex()}, expected the pinned key "
+            f"{peer.key_id.hex()}: forged, or the peer's keys changed without a rollover"
+        )
+    if not hmac.compare_digest(head.recipient_key_id, own.key_id):
+        raise WrongRecipient(
+            f"envelope is addressed to key {head.recipient_key_id.hex()}, ours is "
+            f"{own.key_id.hex()}: not meant for us (or sealed with stale keys)"
+        )
+    _suites.verify(peer, env.signature, env.signed)
+    aead = _suites.decapsulate(own, env.encapsulation)
+    return _suites.open_aead(aead, env.nonce, env.ciphertext, env.associated)
+
+
+def seal_uplink(
+    uplink: Uplink,
+    *,
+    meter: PrivateKeys,
+    headend: PublicKeys,
+    seed: bytes | None = None,
+) -> bytes:
+    """Encrypt `uplink` to the head-end and sign it with the meter's key; return the bytes.
+
+    `seed` (32 bytes) makes all per-message randomness deterministic, for tests and vectors;
+    leave it None in production. (The rsa suite's OAEP and PSS padding stay random.)
+    """
+    if not isinstance(uplink, Uplink):
+        raise ProtocolUsageError("seal_uplink needs an Uplink")
+    plaintext = encode_uplink(uplink)
+    return _seal(plaintext, Direction.UPLINK, uplink.meter_id, meter, headend, seed)
+
+
+def open_uplink(
+    data: bytes,
+    *,
+    headend: PrivateKeys,
+    meter: PublicKeys,
+    meter_id: str,
+    chain: HeadEndChain,
+    not_before: datetime | None = None,
+) -> OpenedUplink:
+    """Authenticate, decrypt and chain-check an uplink from the meter `meter_id`.
+
+    `meter` is the meter's pinned public keys (their suite is the pinned suite), `chain` the
+    stored chain state, `not_before` the send time of the last uplink accepted (an uplink not
+    newer is a replay). Returns the uplink with the new chain state; `chain` is unchanged.
+    """
+    if not isinstance(chain, HeadEndChain):
+        raise ProtocolUsageError("open_uplink needs the meter's HeadEndChain state")
+    plaintext = _open(data, Direction.UPLINK, meter_id, headend, meter)
+    uplink = decode_uplink(plaintext)
+    if uplink.meter_id != meter_id:
+        raise ReaddressedMessage(
+            f"an authentic uplink envelope for meter {meter_id!r} holds a batch for "
+            f"{uplink.meter_id!r}: re-addressed"
+        )
+    if not_before is not None and uplink.time <= not_before:
+        raise ReplayedUplink(
+            f"uplink of meter {meter_id!r} sent at {uplink.time.isoformat()} is not newer "
+            f"than the last accepted ({not_before.isoformat()}): a replay"
+        )
+    verdict = chain.verify_batch(uplink.registrations)
+    return OpenedUplink(uplink, verdict.chain, verdict.accepted, verdict.duplicates)
+
+
+def seal_downlink(
+    downlink: Downlink,
+    *,
+    headend: PrivateKeys,
+    meter: PublicKeys,
+    seed: bytes | None = None,
+) -> bytes:
+    """Encrypt `downlink` to the meter and sign it with the head-end's key; return the bytes.
+
+    `seed` (32 bytes) makes all per-message randomness deterministic; None in production.
+    """
+    if not isinstance(downlink, Downlink):
+        raise ProtocolUsageError("seal_downlink needs a Downlink")
+    plaintext = encode_downlink(downlink)
+    return _seal(plaintext, Direction.DOWNLINK, downlink.meter_id, headend, meter, seed)
+
+
+def open_downlink(
+    data: bytes,
+    *,
+    meter: PrivateKeys,
+    headend: PublicKeys,
+    meter_id: str,
+    expected_nonce: bytes,
+    now: datetime,
+) -> Downlink:
+    """Authenticate and decrypt a downlink for meter `meter_id`; check it is fresh.
+
+    `expected_nonce` is the nonce of the meter's latest uplink (the downlink and its enable
+    code must echo it), `now` the meter's clock (an enable code must not have expired).
+    """
+    plaintext = _open(data, Direction.DOWNLINK, meter_id, meter, headend)
+    down = decode_downlink(plaintext)
+    if down.meter_id != meter_id:
+        raise ReaddressedMessage(
+            f"an authentic downlink envelope for meter {meter_id!r} holds a batch for "
+            f"{down.meter_id!r}: re-addressed"
+        )
+    if not hmac.compare_digest(down.nonce, expected_nonce):
+        raise ReplayedDownlink(
+            f"downlink for meter {meter_id!r} does not echo the current uplink nonce: "
+            "replayed or stale; wait for the answer to the latest uplink"
+        )
+    code = down.enable_code
+    if code is not None:
+        if code.meter_id != meter_id:
+            raise ReaddressedMessage(
+                f"enable code names meter {code.meter_id!r}, this is {meter_id!r}: re-addressed"
+            )
+        if not hmac.compare_digest(code.nonce, expected_nonce):
+            raise ReplayedDownlink(
+                f"enable code for meter {meter_id!r} does not echo the current uplink nonce: "
+                "replayed from an earlier exchange"
+            )
+        if code.expires <= now:
+            raise EnableCodeExpired(
+                f"enable code for meter {meter_id!r} expired at {code.expires.isoformat()} "
+                f"(meter time {now.isoformat()}); request a new one"
+            )
+    return down
