@@ -1,0 +1,88 @@
+"""Suites and keys: export/import, encrypted storage, pinning by key id, no secrets in reprs."""
+
+from __future__ import annotations
+
+import pytest
+
+from sealmeter.protocol import (
+    PrivateKeys,
+    ProtocolUsageError,
+    PublicKeys,
+    Suite,
+    generate_keys,
+    symmetric_keys,
+)
+from tests.protocol import conftest as c
+from tests.protocol.conftest import Parties
+
+
+def test_suite_names_and_wire_ids_are_stable() -> None:
+    assert [s.value for s in Suite] == ["ec-modern", "nist-p256", "rsa", "symmetric"]
+    assert [s.wire_id for s in Suite] == [1, 2, 3, 4]
+    assert Suite.from_name("rsa") is Suite.RSA
+    with pytest.raises(ProtocolUsageError, match="ec-modern"):
+        Suite.from_name("des")
+
+
+def test_public_keys_round_trip(parties: Parties) -> None:
+    pub = parties.meter.public()
+    if parties.suite is Suite.SYMMETRIC:
+        with pytest.raises(ProtocolUsageError, match="no public part"):
+            pub.to_bytes()
+        return
+    data = pub.to_bytes()
+    back = PublicKeys.from_bytes(data)
+    assert back == pub
+    assert back.key_id == parties.meter.key_id
+    assert back != parties.headend.public()
+
+
+def test_public_key_import_rejects_every_corruption(parties: Parties) -> None:
+    if parties.suite is Suite.SYMMETRIC:
+        assert parties.meter.public().secret is not None
+        return
+    data = parties.meter.public().to_bytes()
+    for end in range(0, len(data), max(1, len(data) // 40)):
+        with pytest.raises(ProtocolUsageError):
+            PublicKeys.from_bytes(data[:end])
+    with pytest.raises(ProtocolUsageError):
+        PublicKeys.from_bytes(data + b"\x00")
+    for pos in range(6):
+        bad = bytearray(data)
+        bad[pos] ^= 0xFF
+        with pytest.raises(ProtocolUsageError):
+            PublicKeys.from_bytes(bytes(bad))
+
+
+def test_private_keys_are_stored_encrypted(parties: Parties) -> None:
+    keys = parties.meter
+    blob = keys.to_bytes(b"correct horse")
+    back = PrivateKeys.from_bytes(blob, b"correct horse")
+    assert back.public() == keys.public()
+    with pytest.raises(ProtocolUsageError, match="passphrase"):
+        PrivateKeys.from_bytes(blob, b"wrong")
+    if keys.secret is not None:
+        assert keys.secret not in blob
+    with pytest.raises(ProtocolUsageError):
+        keys.to_bytes(b"")
+    with pytest.raises(ProtocolUsageError):
+        PrivateKeys.from_bytes(blob[:-1], b"correct horse")
+    with pytest.raises(ProtocolUsageError):
+        PrivateKeys.from_bytes(b"junk", b"correct horse")
+
+
+def test_reprs_name_the_suite_but_never_a_secret(parties: Parties) -> None:
+    keys = parties.meter
+    text = repr(keys) + repr(keys.public()) + str(keys)
+    assert parties.suite.value in text
+    if keys.secret is not None:
+        assert keys.secret.hex() not in text
+
+
+def test_mismatched_keys_are_usage_errors() -> None:
+    ec_keys = c.parties_for(Suite.EC_MODERN).meter
+    with pytest.raises(ProtocolUsageError):
+        PrivateKeys(Suite.NIST_P256, ec_keys.decryption, ec_keys.signing)
+    with pytest.raises(ProtocolUsageError):
+        symmetric_keys(b"short")
+    assert generate_keys().suite is Suite.EC_MODERN
