@@ -151,4 +151,4 @@ def headend_chain() -> HeadEndChain:
 @pytest.fixture
 def registrations_factory() -> Iterator[Callable[[int], list[Registration]]]:
     """A function making `n` sealed registrations of the test meter."""
-    yield lambda n: sealed_registrations(n)[0]
+    return lambda n: sealed_registrations(n)[0]

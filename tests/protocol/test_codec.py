@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -88,10 +89,8 @@ def test_truncation_error_names_the_field_and_offset() -> None:
 def test_garbage_gives_a_message_or_a_typed_error(
     decode: Callable[[bytes], Any], garbage: bytes
 ) -> None:
-    try:
+    with contextlib.suppress(MalformedMessage):
         decode(garbage)
-    except MalformedMessage:
-        pass
 
 
 @pytest.mark.parametrize(("name", "encode", "decode", "strategy"), CODECS, ids=lambda x: str(x))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import replace
 from datetime import timedelta
@@ -263,10 +264,8 @@ def test_garbage_envelopes_give_typed_errors(garbage: bytes) -> None:
     for opener in (_open_up, _open_down):
         with pytest.raises(ProtocolPeerError):
             opener(p, garbage)
-    try:
+    with contextlib.suppress(MalformedMessage):
         peek_header(garbage)
-    except MalformedMessage:
-        pass
 
 
 @settings(max_examples=100, deadline=None)

@@ -352,7 +352,8 @@ def main() -> None:
     _write(old_path, env_valid)
     _write(HERE / "envelope" / "invalid.json", env_invalid)
     print(
-        f"wrote {len(reg_valid)}+{len(reg_invalid)} registration and {len(env_valid)}+{len(env_invalid)} envelope vectors"
+        f"wrote {len(reg_valid)}+{len(reg_invalid)} registration and "
+        f"{len(env_valid)}+{len(env_invalid)} envelope vectors"
     )
 
 

@@ -1,0 +1,105 @@
+"""Atheris fuzz target: every protocol decoder and opener, fed arbitrary or mutated bytes.
+
+Any input must give a message or a `ProtocolPeerError`; any other exception is a finding.
+Run: `.venv/bin/python fuzz/protocol_decoders.py -atheris_runs=100000`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import atheris
+
+with atheris.instrument_imports():
+    from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
+
+    from sealmeter.protocol import (
+        HeadEndChain,
+        MeterChain,
+        PrivateKeys,
+        ProtocolPeerError,
+        RegisterUsage,
+        Registration,
+        RegistrationKind,
+        Suite,
+        Uplink,
+        decode_downlink,
+        decode_registration,
+        decode_uplink,
+        open_downlink,
+        open_uplink,
+        peek_header,
+        seal_uplink,
+        symmetric_keys,
+    )
+
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+NONCE = bytes(16)
+CHAIN_KEY = bytes(32)
+
+
+def _ec_keys(tag: int) -> PrivateKeys:
+    return PrivateKeys(
+        Suite.EC_MODERN,
+        x25519.X25519PrivateKey.from_private_bytes(bytes([tag]) * 32),
+        ed25519.Ed25519PrivateKey.from_private_bytes(bytes([tag + 1]) * 32),
+    )
+
+
+PAIRS = [(_ec_keys(1), _ec_keys(3)), (symmetric_keys(bytes(range(32))),) * 2]
+_reg, _ = MeterChain.start(CHAIN_KEY).seal(
+    Registration(
+        0, RegistrationKind.REAL_TIME, "m", (RegisterUsage("1.8.0", 5, Decimal("0.5")),), "s", 1, T0
+    )
+)
+VALID = [
+    seal_uplink(Uplink("m", T0, NONCE, (_reg,)), meter=m, headend=h.public(), seed=bytes(32))
+    for m, h in PAIRS
+]
+
+
+def _try(data: bytes) -> None:
+    for decode in (decode_registration, decode_uplink, decode_downlink, peek_header):
+        with contextlib.suppress(ProtocolPeerError):
+            decode(data)
+    for meter, box in PAIRS:
+        with contextlib.suppress(ProtocolPeerError):
+            open_uplink(
+                data,
+                headend=box,
+                meter=meter.public(),
+                meter_id="m",
+                chain=HeadEndChain.start(CHAIN_KEY),
+            )
+        with contextlib.suppress(ProtocolPeerError):
+            open_downlink(
+                data, meter=meter, headend=box.public(), meter_id="m", expected_nonce=NONCE, now=T0
+            )
+
+
+def test_one_input(data: bytes) -> None:
+    """Feed `data` raw, or (first byte odd) as edits of a valid envelope, to every decoder."""
+    if not data or data[0] % 2 == 0:
+        _try(data[1:])
+        return
+    provider = atheris.FuzzedDataProvider(data[1:])
+    envelope = bytearray(VALID[provider.ConsumeIntInRange(0, len(VALID) - 1)])
+    for _ in range(provider.ConsumeIntInRange(1, 4)):
+        pos = provider.ConsumeIntInRange(0, len(envelope) - 1)
+        envelope[pos] = provider.ConsumeIntInRange(0, 255)
+    cut = provider.ConsumeIntInRange(0, len(envelope))
+    _try(bytes(envelope[:cut]) + provider.ConsumeBytes(provider.remaining_bytes()))
+
+
+def main() -> None:
+    """Run the fuzzer with libFuzzer's command-line options."""
+    atheris.Setup(sys.argv, test_one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
