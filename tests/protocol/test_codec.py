@@ -38,7 +38,9 @@ CODECS: list[tuple[str, Callable[[Any], bytes], Callable[[bytes], Any], Any]] = 
 DECODERS = [decode_registration, decode_uplink, decode_downlink]
 
 
-@pytest.mark.parametrize(("name", "encode", "decode", "strategy"), CODECS, ids=lambda x: str(x))
+@pytest.mark.parametrize(
+    ("name", "encode", "decode", "strategy"), CODECS, ids=[n for n, *_ in CODECS]
+)
 @settings(max_examples=150, deadline=None)
 @given(data=st.data())
 def test_round_trip_is_exact_and_canonical(
@@ -56,7 +58,9 @@ def test_round_trip_is_exact_and_canonical(
     assert wire[0] == 1  # format version byte first
 
 
-@pytest.mark.parametrize(("name", "encode", "decode", "strategy"), CODECS, ids=lambda x: str(x))
+@pytest.mark.parametrize(
+    ("name", "encode", "decode", "strategy"), CODECS, ids=[n for n, *_ in CODECS]
+)
 @settings(max_examples=40, deadline=None)
 @given(data=st.data())
 def test_every_prefix_is_truncated_and_every_extension_is_trailing(
@@ -93,7 +97,9 @@ def test_garbage_gives_a_message_or_a_typed_error(
         decode(garbage)
 
 
-@pytest.mark.parametrize(("name", "encode", "decode", "strategy"), CODECS, ids=lambda x: str(x))
+@pytest.mark.parametrize(
+    ("name", "encode", "decode", "strategy"), CODECS, ids=[n for n, *_ in CODECS]
+)
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_mutated_messages_give_a_message_or_a_typed_error(
