@@ -219,9 +219,6 @@ class HeadEndChain:
         The batch must strictly increase in sequence (`ChainReorder` otherwise). On any error
         the returned state does not exist: `self` is still the valid state.
         """
-        state = self
-        accepted: list[Registration] = []
-        duplicates: list[int] = []
         previous = -1
         for reg in registrations:
             if reg.seq <= previous:
@@ -231,6 +228,10 @@ class HeadEndChain:
                     seq=reg.seq,
                 )
             previous = reg.seq
+        state = self
+        accepted: list[Registration] = []
+        duplicates: list[int] = []
+        for reg in registrations:
             try:
                 state = state.verify(reg)
             except ChainDuplicate:
