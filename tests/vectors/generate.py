@@ -198,7 +198,7 @@ def registration_vectors() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         },
         {
             "description": "meter id not UTF-8",
-            "encoded": (good[:12] + b"\xff" + good[13:]).hex(),
+            "encoded": (good[:26] + b"\xff" + good[27:]).hex(),
             "error": "MalformedMessage",
         },
     ]

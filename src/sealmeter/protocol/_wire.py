@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import struct
 from decimal import Decimal
+from typing import Any
 
 from sealmeter.protocol.errors import MalformedMessage, TrailingData, TruncatedMessage
 
-__all__ = ["Reader", "Writer"]
+__all__ = ["Reader", "Writer", "make_decimal", "split_decimal"]
 
 _U8 = struct.Struct(">B")
 _U16 = struct.Struct(">H")
@@ -19,6 +20,19 @@ _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 _I64 = struct.Struct(">q")
 _DEC = struct.Struct(">bq")
+
+
+def make_decimal(mantissa: int, exponent: int) -> Decimal:
+    """The exact decimal mantissa * 10**exponent, keeping `exponent` as its exponent."""
+    return Decimal(mantissa).scaleb(exponent)
+
+
+def split_decimal(value: Decimal) -> tuple[int, int]:
+    """(mantissa, exponent) of a finite decimal, so that make_decimal gives it back."""
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    mantissa = int("".join(map(str, digits)) or "0")
+    return (-mantissa if sign else mantissa), exponent
 
 
 class Writer:
@@ -69,10 +83,8 @@ class Writer:
 
     def decimal(self, value: Decimal) -> None:
         """Append an exact decimal as a signed exponent byte and a signed 64-bit mantissa."""
-        sign, digits, exponent = value.as_tuple()
-        assert isinstance(exponent, int)
-        mantissa = int("".join(map(str, digits)) or "0")
-        self._parts.append(_DEC.pack(exponent, -mantissa if sign else mantissa))
+        mantissa, exponent = split_decimal(value)
+        self._parts.append(_DEC.pack(exponent, mantissa))
 
     def getvalue(self) -> bytes:
         """Return everything appended so far."""
@@ -97,41 +109,60 @@ class Reader:
         """Offset of the next unread byte."""
         return self._pos
 
+    def slice(self, start: int, end: int) -> bytes:
+        """The bytes between two positions already read (for keeping a field's encoding)."""
+        return self._data[start:end]
+
+    def _truncated(self, size: int, field: str) -> TruncatedMessage:
+        return TruncatedMessage(
+            f"{self._what} is truncated: {field} needs {size} bytes at offset {self._pos}, "
+            f"only {len(self._data) - self._pos} remain; resend the whole message"
+        )
+
     def take(self, size: int, field: str) -> bytes:
         """Take exactly `size` bytes for `field`, or raise `TruncatedMessage`."""
-        end = self._pos + size
+        pos = self._pos
+        end = pos + size
         if end > len(self._data):
-            raise TruncatedMessage(
-                f"{self._what} is truncated: {field} needs {size} bytes at offset {self._pos}, "
-                f"only {len(self._data) - self._pos} remain; resend the whole message"
-            )
-        out = self._data[self._pos : end]
+            raise self._truncated(size, field)
         self._pos = end
-        return out
+        return self._data[pos:end]
+
+    def unpack(self, layout: struct.Struct, field: str) -> tuple[Any, ...]:
+        """Take a run of fixed-size fields described by `layout` in one step."""
+        pos = self._pos
+        end = pos + layout.size
+        if end > len(self._data):
+            raise self._truncated(layout.size, field)
+        self._pos = end
+        return layout.unpack_from(self._data, pos)
 
     def u8(self, field: str) -> int:
         """Take an unsigned 8-bit integer."""
-        value: int = _U8.unpack(self.take(1, field))[0]
-        return value
+        pos = self._pos
+        if pos >= len(self._data):
+            raise self._truncated(1, field)
+        self._pos = pos + 1
+        return self._data[pos]
 
     def u16(self, field: str) -> int:
         """Take an unsigned 16-bit big-endian integer."""
-        value: int = _U16.unpack(self.take(2, field))[0]
+        value: int = self.unpack(_U16, field)[0]
         return value
 
     def u32(self, field: str) -> int:
         """Take an unsigned 32-bit big-endian integer."""
-        value: int = _U32.unpack(self.take(4, field))[0]
+        value: int = self.unpack(_U32, field)[0]
         return value
 
     def u64(self, field: str) -> int:
         """Take an unsigned 64-bit big-endian integer."""
-        value: int = _U64.unpack(self.take(8, field))[0]
+        value: int = self.unpack(_U64, field)[0]
         return value
 
     def i64(self, field: str) -> int:
         """Take a signed 64-bit big-endian integer."""
-        value: int = _I64.unpack(self.take(8, field))[0]
+        value: int = self.unpack(_I64, field)[0]
         return value
 
     def flag(self, field: str) -> bool:
@@ -145,7 +176,7 @@ class Reader:
         """Take UTF-8 text with a one-byte length prefix."""
         data = self.take(self.u8(field), field)
         try:
-            return data.decode("utf-8")
+            return data.decode()
         except UnicodeDecodeError:
             raise MalformedMessage(f"{self._what}: {field} is not valid UTF-8") from None
 
@@ -159,10 +190,8 @@ class Reader:
 
     def decimal(self, field: str) -> Decimal:
         """Take an exact decimal (signed exponent byte, signed 64-bit mantissa)."""
-        exponent, mantissa = _DEC.unpack(self.take(_DEC.size, field))
-        sign = 1 if mantissa < 0 else 0
-        digits = tuple(int(c) for c in str(abs(mantissa)))
-        return Decimal((sign, digits, exponent))
+        exponent, mantissa = self.unpack(_DEC, field)
+        return make_decimal(mantissa, exponent)
 
     def end(self) -> None:
         """Require that every byte was read; extra bytes raise `TrailingData`."""

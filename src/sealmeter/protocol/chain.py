@@ -135,8 +135,8 @@ class BatchVerdict:
     duplicates: tuple[int, ...]
 
 
-def _digest(reg: Registration) -> bytes:
-    return hashlib.sha256(encode_registration(reg)).digest()
+def _digest(encoded: bytes) -> bytes:
+    return hashlib.sha256(encoded).digest()
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -168,15 +168,19 @@ class HeadEndChain:
         """The sequence number the next fresh registration must carry."""
         return self.last_seq + 1
 
-    def verify(self, reg: Registration) -> HeadEndChain:
+    def verify(self, reg: Registration, *, encoded: bytes | None = None) -> HeadEndChain:
         """Check that `reg` continues the chain; return the new state or raise a `ChainError`.
 
         `ChainDuplicate` means already accepted and identical (acknowledge again, store
         nothing); every other error means the registration is not authentic where it claims.
+        `encoded`, if given, must be `encode_registration(reg)` (saves re-encoding it).
         """
+        if encoded is None:
+            encoded = encode_registration(reg)
         expected = self.last_seq + 1
         if reg.seq == expected:
-            code = chain_code(self.key, self.last_code, registration_body(reg))
+            body = encoded[: len(encoded) - 1 - len(reg.auth_code)]
+            code = chain_code(self.key, self.last_code, body)
             if not _stdlib_hmac.compare_digest(code, reg.auth_code):
                 raise BadAuthCode(
                     f"registration {reg.seq} of meter {reg.meter_id!r} has a wrong "
@@ -184,7 +188,7 @@ class HeadEndChain:
                     "state and investigate",
                     seq=reg.seq,
                 )
-            recent = (*self.recent, (reg.seq, _digest(reg)))[-DUPLICATE_WINDOW:]
+            recent = (*self.recent, (reg.seq, _digest(encoded)))[-DUPLICATE_WINDOW:]
             return HeadEndChain(reg.seq, evolve_chain_key(self.key), code, recent)
         if reg.seq > expected:
             raise ChainGap(
@@ -196,7 +200,7 @@ class HeadEndChain:
             )
         for seq, digest in self.recent:
             if seq == reg.seq:
-                if _stdlib_hmac.compare_digest(digest, _digest(reg)):
+                if _stdlib_hmac.compare_digest(digest, _digest(encoded)):
                     raise ChainDuplicate(
                         f"registration {reg.seq} of meter {reg.meter_id!r} was already "
                         "accepted and is identical; acknowledge again, do not store twice",
@@ -213,12 +217,20 @@ class HeadEndChain:
             seq=reg.seq,
         )
 
-    def verify_batch(self, registrations: tuple[Registration, ...]) -> BatchVerdict:
+    def verify_batch(
+        self,
+        registrations: tuple[Registration, ...],
+        *,
+        encodings: tuple[bytes, ...] | None = None,
+    ) -> BatchVerdict:
         """Verify a batch in order; identical duplicates are skipped, anything else raises.
 
         The batch must strictly increase in sequence (`ChainReorder` otherwise). On any error
-        the returned state does not exist: `self` is still the valid state.
+        the returned state does not exist: `self` is still the valid state. `encodings`, if
+        given, are the registrations' `encode_registration` bytes, in the same order.
         """
+        if encodings is not None and len(encodings) != len(registrations):
+            raise ProtocolUsageError("encodings must match the registrations one to one")
         previous = -1
         for reg in registrations:
             if reg.seq <= previous:
@@ -231,9 +243,9 @@ class HeadEndChain:
         state = self
         accepted: list[Registration] = []
         duplicates: list[int] = []
-        for reg in registrations:
+        for i, reg in enumerate(registrations):
             try:
-                state = state.verify(reg)
+                state = state.verify(reg, encoded=None if encodings is None else encodings[i])
             except ChainDuplicate:
                 duplicates.append(reg.seq)
                 continue

@@ -8,12 +8,13 @@ encoding gives the same bytes.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import TypeVar
 
-from sealmeter.protocol._wire import Reader, Writer
+from sealmeter.protocol._wire import Reader, Writer, make_decimal, split_decimal
 from sealmeter.protocol.errors import (
     MalformedMessage,
     ProtocolUsageError,
@@ -35,6 +36,7 @@ from sealmeter.protocol.messages import (
     TamperEvent,
     TamperKind,
     Uplink,
+    build_unchecked,
     from_wire_time,
     to_wire_time,
 )
@@ -44,6 +46,7 @@ __all__ = [
     "decode_downlink",
     "decode_registration",
     "decode_uplink",
+    "decode_uplink_with_encodings",
     "encode_downlink",
     "encode_registration",
     "encode_uplink",
@@ -63,6 +66,10 @@ _ENUM_ERR = "{what}: {field} value {value} is not a known {enum}"
 _E = TypeVar("_E", bound=Enum)
 _T = TypeVar("_T")
 _MICROSECOND = timedelta(microseconds=1)
+_REG_FIXED = struct.Struct(">QBIqH")
+_MIN_I64 = -(2**63)
+_REG_HEADER = bytes((FORMAT_VERSION, _TYPE_REGISTRATION))
+_BAND = struct.Struct(">Qbq")
 
 
 def _enum(reader_what: str, field: str, cls: type[_E], value: int) -> _E:
@@ -79,7 +86,10 @@ def _put_time(w: Writer, value: datetime) -> None:
 
 
 def _get_time(r: Reader, field: str) -> datetime:
-    micros = r.i64(field)
+    return _time_of(r.i64(field), field)
+
+
+def _time_of(micros: int, field: str) -> datetime:
     try:
         return from_wire_time(micros)
     except OverflowError:
@@ -108,18 +118,22 @@ def _check_header(r: Reader, kind: int, what: str) -> None:
 
 
 def _put_registration_body(w: Writer, reg: Registration) -> None:
-    w.u64(reg.seq)
-    w.u8(reg.kind.value)
+    w.raw(
+        _REG_FIXED.pack(
+            reg.seq,
+            reg.kind.value,
+            reg.schedule_version,
+            to_wire_time(reg.time),
+            len(reg.registers),
+        )
+    )
     w.text(reg.meter_id)
     w.text(reg.schedule_id)
-    w.u32(reg.schedule_version)
-    w.i64(to_wire_time(reg.time))
     w.text(reg.currency)
-    w.u16(len(reg.registers))
     for band in reg.registers:
         w.text(band.obis)
-        w.u64(band.usage)
-        w.decimal(band.charge)
+        mantissa, exponent = split_decimal(band.charge)
+        w.raw(_BAND.pack(band.usage, exponent, mantissa))
 
 
 def registration_body(reg: Registration) -> bytes:
@@ -137,21 +151,32 @@ def _put_registration(w: Writer, reg: Registration) -> None:
 
 
 def _get_registration(r: Reader) -> Registration:
-    seq = r.u64("seq")
-    kind = _enum("registration", "kind", RegistrationKind, r.u8("kind"))
+    seq, kind_id, schedule_version, micros, count = r.unpack(_REG_FIXED, "registration")
+    kind = _enum("registration", "kind", RegistrationKind, kind_id)
+    time = _time_of(micros, "time")
     meter_id = r.text("meter_id")
     schedule_id = r.text("schedule_id")
-    schedule_version = r.u32("schedule_version")
-    time = _get_time(r, "time")
     currency = r.text("currency")
+    if not meter_id or not currency:
+        raise MalformedMessage("registration: meter_id and currency must not be empty")
     registers = []
-    for _ in range(r.u16("register count")):
+    for _ in range(count):
         obis = r.text("obis")
-        usage = r.u64("usage")
-        charge = r.decimal("charge")
-        registers.append(RegisterUsage(obis, usage, charge))
-    auth_code = r.take(r.u8("auth_code length"), "auth_code")
-    return Registration(
+        usage, exponent, mantissa = r.unpack(_BAND, "register")
+        if not obis or not -64 <= exponent <= 63 or mantissa == _MIN_I64:
+            raise MalformedMessage(
+                f"registration: register {obis!r} has an empty name or an out-of-range charge"
+            )
+        registers.append(
+            build_unchecked(
+                RegisterUsage, obis=obis, usage=usage, charge=make_decimal(mantissa, exponent)
+            )
+        )
+    code_len = r.u8("auth_code length")
+    if code_len > 64:
+        raise MalformedMessage(f"registration: auth_code of {code_len} bytes is over 64")
+    return build_unchecked(
+        Registration,
         seq=seq,
         kind=kind,
         meter_id=meter_id,
@@ -159,7 +184,7 @@ def _get_registration(r: Reader) -> Registration:
         schedule_id=schedule_id,
         schedule_version=schedule_version,
         time=time,
-        auth_code=auth_code,
+        auth_code=r.take(code_len, "auth_code"),
         currency=currency,
     )
 
@@ -260,18 +285,33 @@ def encode_uplink(up: Uplink) -> bytes:
     return w.getvalue()
 
 
-def _get_uplink(r: Reader) -> Uplink:
+def _get_uplink(r: Reader, raws: list[bytes] | None = None) -> Uplink:
     meter_id = r.text("meter_id")
     time = _get_time(r, "time")
     nonce = r.take(16, "nonce")
-    regs = tuple(_get_registration(r) for _ in range(r.u16("registration count")))
+    regs = []
+    for _ in range(r.u16("registration count")):
+        start = r.position
+        regs.append(_get_registration(r))
+        if raws is not None:
+            raws.append(_REG_HEADER + r.slice(start, r.position))
     status = _get_status(r) if r.flag("status present") else None
-    return Uplink(meter_id, time, nonce, regs, status)
+    return Uplink(meter_id, time, nonce, tuple(regs), status)
 
 
 def decode_uplink(data: bytes) -> Uplink:
     """Decode an uplink encoded by `encode_uplink`; raise `MalformedMessage` on bad bytes."""
     return _decode(data, "uplink", _TYPE_UPLINK, _get_uplink)
+
+
+def decode_uplink_with_encodings(data: bytes) -> tuple[Uplink, tuple[bytes, ...]]:
+    """Decode an uplink and return, beside it, each registration's `encode_registration` bytes.
+
+    Lets the head-end check the chain and store registrations without re-encoding them.
+    """
+    raws: list[bytes] = []
+    uplink = _decode(data, "uplink", _TYPE_UPLINK, lambda r: _get_uplink(r, raws))
+    return uplink, tuple(raws)
 
 
 # -- downlink -------------------------------------------------------------------------------

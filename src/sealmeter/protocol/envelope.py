@@ -26,7 +26,7 @@ from sealmeter.protocol._wire import Reader
 from sealmeter.protocol.chain import HeadEndChain
 from sealmeter.protocol.codec import (
     decode_downlink,
-    decode_uplink,
+    decode_uplink_with_encodings,
     encode_downlink,
     encode_uplink,
 )
@@ -293,7 +293,7 @@ def open_uplink(
     if not isinstance(chain, HeadEndChain):
         raise ProtocolUsageError("open_uplink needs the meter's HeadEndChain state")
     plaintext = _open(data, Direction.UPLINK, meter_id, headend, meter)
-    uplink = decode_uplink(plaintext)
+    uplink, encodings = decode_uplink_with_encodings(plaintext)
     if uplink.meter_id != meter_id:
         raise ReaddressedMessage(
             f"an authentic uplink envelope for meter {meter_id!r} holds a batch for "
@@ -304,7 +304,7 @@ def open_uplink(
             f"uplink of meter {meter_id!r} sent at {uplink.time.isoformat()} is not newer "
             f"than the last accepted ({not_before.isoformat()}): a replay"
         )
-    verdict = chain.verify_batch(uplink.registrations)
+    verdict = chain.verify_batch(uplink.registrations, encodings=encodings)
     return OpenedUplink(uplink, verdict.chain, verdict.accepted, verdict.duplicates)
 
 

@@ -11,6 +11,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 from sealmeter.protocol.errors import ProtocolUsageError
 
@@ -90,6 +91,9 @@ class CommandKind(enum.Enum):
 
 
 def _check_text(name: str, value: str, *, allow_empty: bool = False) -> None:
+    simple = type(value) is str and value.isascii() and len(value) <= _MAX_TEXT
+    if simple and (value or allow_empty):
+        return
     if not isinstance(value, str):
         raise ProtocolUsageError(f"{name} must be a str, got {type(value).__name__}")
     if not value and not allow_empty:
@@ -391,6 +395,20 @@ class Downlink:
         _check_tuple("commands", self.commands, Command)
         if self.enable_code is not None and not isinstance(self.enable_code, EnableCode):
             raise ProtocolUsageError("enable_code must be an EnableCode or None")
+
+
+_T = TypeVar("_T")
+
+
+def build_unchecked(cls: type[_T], **fields: object) -> _T:
+    """Build a message without its `__post_init__` checks, for the decoder only.
+
+    The decoder's layout already guarantees the ranges and types; it checks the rest itself.
+    """
+    obj = object.__new__(cls)
+    for name, value in fields.items():
+        object.__setattr__(obj, name, value)
+    return obj
 
 
 def to_wire_time(when: datetime) -> int:
