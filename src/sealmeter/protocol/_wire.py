@@ -20,6 +20,7 @@ _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 _I64 = struct.Struct(">q")
 _DEC = struct.Struct(">bq")
+_LENGTHS = [bytes((n,)) for n in range(256)]
 
 
 def make_decimal(mantissa: int, exponent: int) -> Decimal:
@@ -70,8 +71,8 @@ class Writer:
 
     def text(self, value: str) -> None:
         """Append UTF-8 text with a one-byte length prefix (at most 255 bytes)."""
-        data = value.encode("utf-8")
-        self._parts.append(_U8.pack(len(data)) + data)
+        data = value.encode()
+        self._parts += (_LENGTHS[len(data)], data)
 
     def blob16(self, value: bytes) -> None:
         """Append bytes with a two-byte length prefix."""
@@ -174,9 +175,16 @@ class Reader:
 
     def text(self, field: str) -> str:
         """Take UTF-8 text with a one-byte length prefix."""
-        data = self.take(self.u8(field), field)
+        data, pos = self._data, self._pos
+        if pos >= len(data):
+            raise self._truncated(1, field)
+        end = pos + 1 + data[pos]
+        if end > len(data):
+            self._pos = pos + 1
+            raise self._truncated(data[pos], field)
+        self._pos = end
         try:
-            return data.decode()
+            return data[pos + 1 : end].decode()
         except UnicodeDecodeError:
             raise MalformedMessage(f"{self._what}: {field} is not valid UTF-8") from None
 

@@ -68,6 +68,7 @@ _T = TypeVar("_T")
 _MICROSECOND = timedelta(microseconds=1)
 _REG_FIXED = struct.Struct(">QBIqH")
 _MIN_I64 = -(2**63)
+_KINDS = {k.value: k for k in RegistrationKind}
 _REG_HEADER = bytes((FORMAT_VERSION, _TYPE_REGISTRATION))
 _BAND = struct.Struct(">Qbq")
 
@@ -152,7 +153,9 @@ def _put_registration(w: Writer, reg: Registration) -> None:
 
 def _get_registration(r: Reader) -> Registration:
     seq, kind_id, schedule_version, micros, count = r.unpack(_REG_FIXED, "registration")
-    kind = _enum("registration", "kind", RegistrationKind, kind_id)
+    kind = _KINDS.get(kind_id)
+    if kind is None:
+        raise MalformedMessage(f"registration: kind value {kind_id} is not a known kind")
     time = _time_of(micros, "time")
     meter_id = r.text("meter_id")
     schedule_id = r.text("schedule_id")
@@ -244,8 +247,11 @@ def _get_status(r: Reader) -> Status:
     events = []
     for _ in range(r.u16("tamper event count")):
         kind = _enum("status", "tamper kind", TamperKind, r.u8("tamper kind"))
-        events.append(TamperEvent(kind, _get_time(r, "tamper time")))
-    return Status(
+        events.append(build_unchecked(TamperEvent, kind=kind, time=_get_time(r, "tamper time")))
+    if not meter_id:
+        raise MalformedMessage("status: meter_id must not be empty")
+    return build_unchecked(
+        Status,
         meter_id=meter_id,
         time=time,
         tamper_events=tuple(events),
@@ -296,7 +302,23 @@ def _get_uplink(r: Reader, raws: list[bytes] | None = None) -> Uplink:
         if raws is not None:
             raws.append(_REG_HEADER + r.slice(start, r.position))
     status = _get_status(r) if r.flag("status present") else None
-    return Uplink(meter_id, time, nonce, tuple(regs), status)
+    if not meter_id:
+        raise MalformedMessage("uplink: meter_id must not be empty")
+    for reg in regs:
+        if reg.meter_id != meter_id:
+            raise MalformedMessage(
+                f"uplink of meter {meter_id!r} holds registration {reg.seq} of {reg.meter_id!r}"
+            )
+    if status is not None and status.meter_id != meter_id:
+        raise MalformedMessage(f"uplink of meter {meter_id!r} holds another meter's status")
+    return build_unchecked(
+        Uplink,
+        meter_id=meter_id,
+        time=time,
+        nonce=nonce,
+        registrations=tuple(regs),
+        status=status,
+    )
 
 
 def decode_uplink(data: bytes) -> Uplink:
