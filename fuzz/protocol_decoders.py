@@ -17,6 +17,7 @@ with atheris.instrument_imports():
     from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
     from sealmeter.protocol import (
+        EnvelopeBuffer,
         HeadEndChain,
         MeterChain,
         PrivateKeys,
@@ -63,6 +64,10 @@ VALID = [
 
 
 def _try(data: bytes) -> None:
+    stream = EnvelopeBuffer()
+    stream.feed(data)
+    with contextlib.suppress(ProtocolPeerError):
+        stream.envelopes()
     for decode in (decode_registration, decode_uplink, decode_downlink, peek_header):
         with contextlib.suppress(ProtocolPeerError):
             decode(data)

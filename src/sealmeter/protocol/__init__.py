@@ -106,9 +106,11 @@ from sealmeter.protocol.messages import (
     TamperKind,
     Uplink,
 )
+from sealmeter.protocol.stream import DEFAULT_MAX_ENVELOPE, EnvelopeBuffer, envelope_length
 
 __all__ = [
     "CHAIN_KEY_SIZE",
+    "DEFAULT_MAX_ENVELOPE",
     "DEFAULT_SUITE",
     "DUPLICATE_WINDOW",
     "ENVELOPE_VERSION",
@@ -137,6 +139,7 @@ __all__ = [
     "Downlink",
     "EnableCode",
     "EnableCodeExpired",
+    "EnvelopeBuffer",
     "EnvelopeHeader",
     "HeadEndChain",
     "InvalidMessage",
@@ -175,6 +178,7 @@ __all__ = [
     "encode_downlink",
     "encode_registration",
     "encode_uplink",
+    "envelope_length",
     "evolve_chain_key",
     "generate_keys",
     "open_downlink",
