@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -163,3 +164,16 @@ def test_money_stays_exact_and_times_keep_microseconds() -> None:
     assert back.registers[0].charge.as_tuple() == Decimal("-0.000001").as_tuple()
     assert back.time.tzinfo is not None
     assert back.time.utcoffset() == timedelta(0)
+
+
+def test_a_callers_decimal_precision_never_rounds_a_charge() -> None:
+    import decimal
+
+    charge = Decimal("1234567890123.456789")
+    reg = replace(c.draft(), registers=(RegisterUsage("1.8.1", 1, charge),))
+    wire = encode_registration(reg)
+    with decimal.localcontext() as ctx:
+        ctx.prec = 4
+        back = decode_registration(wire)
+    assert back.registers[0].charge == charge
+    assert str(back.registers[0].charge) == "1234567890123.456789"

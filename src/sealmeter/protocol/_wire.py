@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import struct
-from decimal import Decimal
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
 from sealmeter.protocol.errors import MalformedMessage, TrailingData, TruncatedMessage
@@ -23,9 +23,15 @@ _DEC = struct.Struct(">bq")
 _LENGTHS = [bytes((n,)) for n in range(256)]
 
 
+_EXACT = Context(prec=64, Emin=-999_999, Emax=999_999, traps=[InvalidOperation])
+
+
 def make_decimal(mantissa: int, exponent: int) -> Decimal:
-    """The exact decimal mantissa * 10**exponent, keeping `exponent` as its exponent."""
-    return Decimal(mantissa).scaleb(exponent)
+    """The exact decimal mantissa * 10**exponent, keeping `exponent` as its exponent.
+
+    Uses its own context, so a caller's `decimal` precision can never round a charge.
+    """
+    return Decimal(mantissa).scaleb(exponent, context=_EXACT)
 
 
 def split_decimal(value: Decimal) -> tuple[int, int]:
