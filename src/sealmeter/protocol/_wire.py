@@ -36,10 +36,9 @@ def make_decimal(mantissa: int, exponent: int) -> Decimal:
 
 def split_decimal(value: Decimal) -> tuple[int, int]:
     """(mantissa, exponent) of a finite decimal, so that make_decimal gives it back."""
-    sign, digits, exponent = value.as_tuple()
+    exponent = value.as_tuple().exponent
     assert isinstance(exponent, int)
-    mantissa = int("".join(map(str, digits)) or "0")
-    return (-mantissa if sign else mantissa), exponent
+    return int(value.scaleb(-exponent, context=_EXACT)), exponent
 
 
 class Writer:

@@ -69,6 +69,7 @@ _MICROSECOND = timedelta(microseconds=1)
 _REG_FIXED = struct.Struct(">QBIqH")
 _MIN_I64 = -(2**63)
 _KINDS = {k.value: k for k in RegistrationKind}
+_LENGTHS = [bytes((n,)) for n in range(256)]
 _REG_HEADER = bytes((FORMAT_VERSION, _TYPE_REGISTRATION))
 _BAND = struct.Struct(">Qbq")
 
@@ -118,37 +119,44 @@ def _check_header(r: Reader, kind: int, what: str) -> None:
 # -- registration -------------------------------------------------------------------------
 
 
-def _put_registration_body(w: Writer, reg: Registration) -> None:
-    w.raw(
+def _registration_parts(reg: Registration, parts: list[bytes]) -> None:
+    """Append the registration's body fields (no header, no code) to `parts`."""
+    meter_id = reg.meter_id.encode()
+    schedule_id = reg.schedule_id.encode()
+    currency = reg.currency.encode()
+    parts += (
         _REG_FIXED.pack(
             reg.seq,
             reg.kind.value,
             reg.schedule_version,
             to_wire_time(reg.time),
             len(reg.registers),
-        )
+        ),
+        _LENGTHS[len(meter_id)],
+        meter_id,
+        _LENGTHS[len(schedule_id)],
+        schedule_id,
+        _LENGTHS[len(currency)],
+        currency,
     )
-    w.text(reg.meter_id)
-    w.text(reg.schedule_id)
-    w.text(reg.currency)
     for band in reg.registers:
-        w.text(band.obis)
+        obis = band.obis.encode()
         mantissa, exponent = split_decimal(band.charge)
-        w.raw(_BAND.pack(band.usage, exponent, mantissa))
+        parts += (_LENGTHS[len(obis)], obis, _BAND.pack(band.usage, exponent, mantissa))
 
 
 def registration_body(reg: Registration) -> bytes:
     """The canonical bytes a registration's authentication code covers (all but the code)."""
-    w = Writer()
-    _header(w, _TYPE_REGISTRATION)
-    _put_registration_body(w, reg)
-    return w.getvalue()
+    parts = [_REG_HEADER]
+    _registration_parts(reg, parts)
+    return b"".join(parts)
 
 
 def _put_registration(w: Writer, reg: Registration) -> None:
-    _put_registration_body(w, reg)
-    w.u8(len(reg.auth_code))
-    w.raw(reg.auth_code)
+    parts: list[bytes] = []
+    _registration_parts(reg, parts)
+    parts += (_LENGTHS[len(reg.auth_code)], reg.auth_code)
+    w.raw(b"".join(parts))
 
 
 def _get_registration(r: Reader) -> Registration:
