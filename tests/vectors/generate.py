@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, x25519
 
 from sealmeter.protocol import (
     CHAIN_KEY_SIZE,
+    BatteryState,
+    ClockState,
     Command,
     CommandKind,
     CreditFrame,
@@ -33,7 +35,10 @@ from sealmeter.protocol import (
     Registration,
     RegistrationKind,
     ScheduleUpdate,
+    Status,
     Suite,
+    TamperEvent,
+    TamperKind,
     Uplink,
     encode_downlink,
     encode_registration,
@@ -211,7 +216,27 @@ def _up() -> Uplink:
     for d in drafts():
         reg, chain = chain.seal(d)
         regs.append(reg)
-    return Uplink(METER_ID, T0 + timedelta(minutes=20), NONCE, tuple(regs))
+    status = Status(
+        METER_ID,
+        T0 + timedelta(minutes=20),
+        (
+            TamperEvent(TamperKind.HOUSING_OPENED, T0 - timedelta(hours=3)),
+            TamperEvent(TamperKind.SUPPLY_OUTAGE, T0 - timedelta(hours=1, microseconds=7)),
+        ),
+        "residential-2026",
+        3,
+        T0 - timedelta(days=59),
+        None,
+        7200,
+        T0 - timedelta(hours=5),
+        T0 + timedelta(days=1),
+        BatteryState.LOW,
+        2870,
+        ClockState.DRIFTING,
+        "1.4.2",
+        blocked=False,
+    )
+    return Uplink(METER_ID, T0 + timedelta(minutes=20), NONCE, tuple(regs), status)
 
 
 def _down() -> Downlink:

@@ -147,7 +147,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         seconds: Annotated[
             float, typer.Option(min=0.05, help="Seconds per measurement (split into rounds).")
         ] = 2.0,
-        rounds: Annotated[int, typer.Option(min=1, help="Interleaved rounds; best kept.")] = 5,
+        rounds: Annotated[
+            int, typer.Option(min=1, help="Interleaved batches per figure; fastest kept.")
+        ] = 20,
     ) -> None:
         """Seal and open a full uplink per suite, beside the bare primitive calls (ratio)."""
         from sealmeter.benchmarks.protocol import run

@@ -69,6 +69,11 @@ _MICROSECOND = timedelta(microseconds=1)
 _REG_FIXED = struct.Struct(">QBIqH")
 _MIN_I64 = -(2**63)
 _KINDS = {k.value: k for k in RegistrationKind}
+_TAMPER = {k.value: k for k in TamperKind}
+_BATTERY = {k.value: k for k in BatteryState}
+_CLOCK = {k.value: k for k in ClockState}
+_STATUS_FIXED = struct.Struct(">qIqBqIBqqBHBBH")
+_EVENT = struct.Struct(">Bq")
 _LENGTHS = [bytes((n,)) for n in range(256)]
 _REG_HEADER = bytes((FORMAT_VERSION, _TYPE_REGISTRATION))
 _BAND = struct.Struct(">Qbq")
@@ -229,52 +234,94 @@ def _get_optional_time(r: Reader, field: str) -> datetime | None:
 
 
 def _put_status(w: Writer, st: Status) -> None:
+    valid_to, peak_time = st.schedule_valid_to, st.peak_load_time
+    w.raw(
+        _STATUS_FIXED.pack(
+            to_wire_time(st.time),
+            st.schedule_version,
+            to_wire_time(st.schedule_valid_from),
+            valid_to is not None,
+            0 if valid_to is None else to_wire_time(valid_to),
+            st.peak_load_w,
+            peak_time is not None,
+            0 if peak_time is None else to_wire_time(peak_time),
+            to_wire_time(st.next_contact),
+            st.battery.value,
+            st.battery_mv,
+            st.clock.value,
+            st.blocked,
+            len(st.tamper_events),
+        )
+    )
     w.text(st.meter_id)
-    _put_time(w, st.time)
-    w.u16(len(st.tamper_events))
-    for ev in st.tamper_events:
-        w.u8(ev.kind.value)
-        _put_time(w, ev.time)
     w.text(st.schedule_id)
-    w.u32(st.schedule_version)
-    _put_time(w, st.schedule_valid_from)
-    _put_optional_time(w, st.schedule_valid_to)
-    w.u32(st.peak_load_w)
-    _put_optional_time(w, st.peak_load_time)
-    _put_time(w, st.next_contact)
-    w.u8(st.battery.value)
-    w.u16(st.battery_mv)
-    w.u8(st.clock.value)
     w.text(st.firmware)
-    w.u8(1 if st.blocked else 0)
+    for ev in st.tamper_events:
+        w.raw(_EVENT.pack(ev.kind.value, to_wire_time(ev.time)))
+
+
+def _optional_time(flag: int, micros: int, field: str) -> datetime | None:
+    if flag == 1:
+        return _time_of(micros, field)
+    if flag == 0 and micros == 0:
+        return None
+    raise MalformedMessage(f"status: {field} has presence byte {flag} and value {micros}")
 
 
 def _get_status(r: Reader) -> Status:
+    (
+        micros,
+        schedule_version,
+        valid_from,
+        has_valid_to,
+        valid_to,
+        peak_load_w,
+        has_peak_time,
+        peak_time,
+        next_contact,
+        battery_id,
+        battery_mv,
+        clock_id,
+        blocked,
+        count,
+    ) = r.unpack(_STATUS_FIXED, "status")
+    battery = _BATTERY.get(battery_id)
+    clock = _CLOCK.get(clock_id)
+    if battery is None or clock is None or blocked > 1:
+        raise MalformedMessage(
+            f"status: battery {battery_id}, clock {clock_id} or blocked {blocked} is not known"
+        )
     meter_id = r.text("status meter_id")
-    time = _get_time(r, "status time")
-    events = []
-    for _ in range(r.u16("tamper event count")):
-        kind = _enum("status", "tamper kind", TamperKind, r.u8("tamper kind"))
-        events.append(build_unchecked(TamperEvent, kind=kind, time=_get_time(r, "tamper time")))
     if not meter_id:
         raise MalformedMessage("status: meter_id must not be empty")
+    schedule_id = r.text("schedule_id")
+    firmware = r.text("firmware")
+    events = []
+    for _ in range(count):
+        kind_id, event_micros = r.unpack(_EVENT, "tamper event")
+        kind = _TAMPER.get(kind_id)
+        if kind is None:
+            raise MalformedMessage(f"status: tamper kind {kind_id} is not known")
+        events.append(
+            build_unchecked(TamperEvent, kind=kind, time=_time_of(event_micros, "tamper time"))
+        )
     return build_unchecked(
         Status,
         meter_id=meter_id,
-        time=time,
+        time=_time_of(micros, "status time"),
         tamper_events=tuple(events),
-        schedule_id=r.text("schedule_id"),
-        schedule_version=r.u32("schedule_version"),
-        schedule_valid_from=_get_time(r, "schedule_valid_from"),
-        schedule_valid_to=_get_optional_time(r, "schedule_valid_to"),
-        peak_load_w=r.u32("peak_load_w"),
-        peak_load_time=_get_optional_time(r, "peak_load_time"),
-        next_contact=_get_time(r, "next_contact"),
-        battery=_enum("status", "battery", BatteryState, r.u8("battery")),
-        battery_mv=r.u16("battery_mv"),
-        clock=_enum("status", "clock", ClockState, r.u8("clock")),
-        firmware=r.text("firmware"),
-        blocked=r.flag("blocked"),
+        schedule_id=schedule_id,
+        schedule_version=schedule_version,
+        schedule_valid_from=_time_of(valid_from, "schedule_valid_from"),
+        schedule_valid_to=_optional_time(has_valid_to, valid_to, "schedule_valid_to"),
+        peak_load_w=peak_load_w,
+        peak_load_time=_optional_time(has_peak_time, peak_time, "peak_load_time"),
+        next_contact=_time_of(next_contact, "next_contact"),
+        battery=battery,
+        battery_mv=battery_mv,
+        clock=clock,
+        firmware=firmware,
+        blocked=blocked == 1,
     )
 
 
