@@ -240,16 +240,29 @@ class HeadEndChain:
                     seq=reg.seq,
                 )
             previous = reg.seq
-        state = self
         accepted: list[Registration] = []
         duplicates: list[int] = []
+        last_seq, key, last_code = self.last_seq, self.key, self.last_code
+        recent = list(self.recent)
         for i, reg in enumerate(registrations):
-            try:
-                state = state.verify(reg, encoded=None if encodings is None else encodings[i])
-            except ChainDuplicate:
-                duplicates.append(reg.seq)
-                continue
+            encoded = encode_registration(reg) if encodings is None else encodings[i]
+            if reg.seq != last_seq + 1:
+                # not the next one: let `verify` classify it (duplicate, gap, conflict, stale)
+                state = HeadEndChain(last_seq, key, last_code, tuple(recent[-DUPLICATE_WINDOW:]))
+                try:
+                    state.verify(reg, encoded=encoded)
+                except ChainDuplicate:
+                    duplicates.append(reg.seq)
+                    continue
+                raise AssertionError("unreachable: verify accepted an unexpected sequence")
+            body = encoded[: len(encoded) - 1 - len(reg.auth_code)]
+            code = chain_code(key, last_code, body)
+            if not _stdlib_hmac.compare_digest(code, reg.auth_code):
+                HeadEndChain(last_seq, key, last_code).verify(reg, encoded=encoded)
+            last_seq, key, last_code = reg.seq, evolve_chain_key(key), code
+            recent.append((reg.seq, _digest(encoded)))
             accepted.append(reg)
+        state = HeadEndChain(last_seq, key, last_code, tuple(recent[-DUPLICATE_WINDOW:]))
         return BatchVerdict(state, tuple(accepted), tuple(duplicates))
 
     def to_bytes(self) -> bytes:
