@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import statistics
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -78,41 +79,30 @@ def _workload(registrations: int) -> tuple[Uplink, bytes]:
     return Uplink("SM-BENCH-0001", _T0, os.urandom(16), tuple(regs), status), key
 
 
-def _batch_size(fn: Callable[[], object], target: float) -> int:
-    """How many calls of `fn` take about `target` seconds."""
-    n = 1
-    while True:
-        start = time.perf_counter()
-        for _ in range(n):
-            fn()
-        elapsed = time.perf_counter() - start
-        if elapsed >= target / 4 or n >= 1 << 20:
-            return max(1, int(n * target / max(elapsed, 1e-9)))
-        n *= 2
-
-
-def _batch_time(fn: Callable[[], object], n: int) -> float:
-    start = time.perf_counter()
-    for _ in range(n):
-        fn()
-    return time.perf_counter() - start
-
-
 def _best_rates(
     ours: Callable[[], object], bare: Callable[[], object], seconds: float, rounds: int
 ) -> tuple[float, float]:
-    """Rates from the fastest of `rounds` interleaved batches of each (timeit's min rule).
+    """Rates from the median time per call, ours and bare called alternately.
 
-    On a loaded machine the fastest batch is the one least disturbed; interleaving makes
-    both sides sample the same load.
+    Alternating call by call makes both sides sample the same machine load, and the median
+    ignores the calls a busy machine interrupted. `rounds` warm-up pairs run first.
     """
-    target = seconds / (2 * rounds)
-    n_ours, n_bare = _batch_size(ours, target), _batch_size(bare, target)
-    best_ours = best_bare = float("inf")
     for _ in range(rounds):
-        best_ours = min(best_ours, _batch_time(ours, n_ours))
-        best_bare = min(best_bare, _batch_time(bare, n_bare))
-    return n_ours / best_ours, n_bare / best_bare
+        ours()
+        bare()
+    clock = time.perf_counter
+    ours_times: list[float] = []
+    bare_times: list[float] = []
+    deadline = clock() + seconds
+    while clock() < deadline or len(ours_times) < 5:
+        t0 = clock()
+        ours()
+        t1 = clock()
+        bare()
+        t2 = clock()
+        ours_times.append(t1 - t0)
+        bare_times.append(t2 - t1)
+    return 1 / statistics.median(ours_times), 1 / statistics.median(bare_times)
 
 
 def _shake(seed: bytes, label: bytes, size: int) -> bytes:
@@ -284,8 +274,8 @@ def run(
 ) -> dict[str, Any]:
     """Measure every suite; return one JSON-ready dict (see the module docstring).
 
-    Each figure comes from the fastest of `rounds` interleaved batches, about `seconds` in all
-    per pair of measurements.
+    Each pair of figures (ours, bare) comes from calls alternated for `seconds`, after
+    `rounds` warm-up pairs; the median time per call is kept.
     """
     figures = {s.value: _suite_figures(s, registrations, seconds, rounds) for s in suites}
     return {
@@ -293,7 +283,7 @@ def run(
         "workload": f"one uplink: {registrations} two-band registrations + a status",
         "seconds_per_measurement": seconds,
         "rounds": rounds,
-        "method": "fastest of interleaved batches; ratio = our rate / bare primitive rate",
+        "method": "median time per call, ours and bare alternated; ratio = ours / bare rate",
         "goal": "ratio_to_primitives >= 0.8 for seal and open in every suite",
         "suites": figures,
     }

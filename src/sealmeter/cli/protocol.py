@@ -145,10 +145,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             int, typer.Option(min=0, max=1000, help="Registrations per uplink.")
         ] = 4,
         seconds: Annotated[
-            float, typer.Option(min=0.05, help="Seconds per measurement (split into rounds).")
+            float, typer.Option(min=0.05, help="Seconds per pair of figures (ours vs bare).")
         ] = 2.0,
         rounds: Annotated[
-            int, typer.Option(min=1, help="Interleaved batches per figure; fastest kept.")
+            int, typer.Option(min=1, help="Warm-up call pairs before each measurement.")
         ] = 20,
     ) -> None:
         """Seal and open a full uplink per suite, beside the bare primitive calls (ratio)."""
