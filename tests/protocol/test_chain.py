@@ -124,6 +124,20 @@ def test_replay_older_than_the_window_is_stale() -> None:
     assert len(state.recent) == DUPLICATE_WINDOW
 
 
+def test_batch_skips_registrations_acknowledged_long_ago() -> None:
+    regs, _ = c.sealed_registrations(DUPLICATE_WINDOW + 5)
+    state = HeadEndChain.start(c.CHAIN_KEY)
+    for reg in regs[:-1]:
+        state = state.verify(reg)
+    # every ack was lost: the meter resends its whole queue plus one new registration
+    verdict = state.verify_batch(tuple(regs))
+    assert verdict.stale == tuple(range(1, 5))
+    assert len(verdict.duplicates) == DUPLICATE_WINDOW
+    assert [r.seq for r in verdict.accepted] == [len(regs)]
+    with pytest.raises(ChainConflict):
+        state.verify_batch((replace(regs[-2], schedule_version=8),))
+
+
 def test_batch_skips_leading_duplicates_and_rejects_reorders() -> None:
     regs, _ = c.sealed_registrations(5)
     state = HeadEndChain.start(c.CHAIN_KEY).verify(regs[0]).verify(regs[1])

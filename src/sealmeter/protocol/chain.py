@@ -128,11 +128,17 @@ class MeterChain:
 
 @dataclass(frozen=True, slots=True)
 class BatchVerdict:
-    """What `HeadEndChain.verify_batch` found: the new state, fresh and duplicate registrations."""
+    """What `HeadEndChain.verify_batch` found: the new state, fresh and duplicate registrations.
+
+    `stale` are sequence numbers at or below the last accepted one but older than the
+    duplicate window: already accepted long ago (the meter never got the acknowledgement),
+    so they are skipped unread; nothing is stored for them.
+    """
 
     chain: HeadEndChain
     accepted: tuple[Registration, ...]
     duplicates: tuple[int, ...]
+    stale: tuple[int, ...] = ()
 
 
 def _digest(encoded: bytes) -> bytes:
@@ -223,7 +229,7 @@ class HeadEndChain:
         *,
         encodings: tuple[bytes, ...] | None = None,
     ) -> BatchVerdict:
-        """Verify a batch in order; identical duplicates are skipped, anything else raises.
+        """Verify a batch in order; duplicates and stale ones are skipped, anything else raises.
 
         The batch must strictly increase in sequence (`ChainReorder` otherwise). On any error
         the returned state does not exist: `self` is still the valid state. `encodings`, if
@@ -242,6 +248,7 @@ class HeadEndChain:
             previous = reg.seq
         accepted: list[Registration] = []
         duplicates: list[int] = []
+        stale: list[int] = []
         last_seq, key, last_code = self.last_seq, self.key, self.last_code
         recent = list(self.recent)
         for i, reg in enumerate(registrations):
@@ -254,6 +261,9 @@ class HeadEndChain:
                 except ChainDuplicate:
                     duplicates.append(reg.seq)
                     continue
+                except ChainStale:
+                    stale.append(reg.seq)
+                    continue
                 raise AssertionError("unreachable: verify accepted an unexpected sequence")
             body = encoded[: len(encoded) - 1 - len(reg.auth_code)]
             code = chain_code(key, last_code, body)
@@ -263,7 +273,7 @@ class HeadEndChain:
             recent.append((reg.seq, _digest(encoded)))
             accepted.append(reg)
         state = HeadEndChain(last_seq, key, last_code, tuple(recent[-DUPLICATE_WINDOW:]))
-        return BatchVerdict(state, tuple(accepted), tuple(duplicates))
+        return BatchVerdict(state, tuple(accepted), tuple(duplicates), tuple(stale))
 
     def to_bytes(self) -> bytes:
         """Serialise for the head-end's store (contains the chain key: keep the store private)."""

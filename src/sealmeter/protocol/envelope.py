@@ -92,13 +92,15 @@ class OpenedUplink(NamedTuple):
     """An authentic uplink and what the chain check made of it.
 
     `chain` is the new head-end chain state to persist, `accepted` the registrations new to
-    the head-end (store them), `duplicates` the sequence numbers already stored (ack again).
+    the head-end (store them), `duplicates` the sequence numbers already stored and identical
+    (ack again), `stale` those accepted too long ago to compare (ack again, store nothing).
     """
 
     uplink: Uplink
     chain: HeadEndChain
     accepted: tuple[Registration, ...]
     duplicates: tuple[int, ...]
+    stale: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,7 +307,7 @@ def open_uplink(
             f"than the last accepted ({not_before.isoformat()}): a replay"
         )
     verdict = chain.verify_batch(uplink.registrations, encodings=encodings)
-    return OpenedUplink(uplink, verdict.chain, verdict.accepted, verdict.duplicates)
+    return OpenedUplink(uplink, verdict.chain, verdict.accepted, verdict.duplicates, verdict.stale)
 
 
 def seal_downlink(
