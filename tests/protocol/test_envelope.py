@@ -304,3 +304,16 @@ def test_misuse_is_a_usage_error() -> None:
         seal_uplink(c.downlink(), meter=p.meter, headend=p.headend.public())  # type: ignore[arg-type]
     with pytest.raises(ProtocolUsageError):
         open_uplink(b"", headend=p.headend, meter=p.meter.public(), meter_id="x", chain=None)  # type: ignore[arg-type]
+
+
+def test_openers_refuse_bad_arguments_as_usage_errors() -> None:
+    from datetime import datetime
+
+    p = c.parties_for(Suite.EC_MODERN)
+    down = seal_downlink(c.downlink(), headend=p.headend, meter=p.meter.public())
+    for kw in ({"expected_nonce": None}, {"expected_nonce": b"x"}, {"now": datetime(2026, 1, 1)}):
+        with pytest.raises(ProtocolUsageError):
+            _open_down(p, down, **kw)
+    up = seal_uplink(c.uplink(1), meter=p.meter, headend=p.headend.public())
+    with pytest.raises(ProtocolUsageError):
+        _open_up(p, up, not_before=datetime(2026, 1, 1))

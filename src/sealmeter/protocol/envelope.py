@@ -45,7 +45,7 @@ from sealmeter.protocol.errors import (
     WrongSender,
 )
 from sealmeter.protocol.keys import PrivateKeys, PublicKeys, Suite
-from sealmeter.protocol.messages import Downlink, Registration, Uplink
+from sealmeter.protocol.messages import NONCE_SIZE, Downlink, Registration, Uplink
 
 __all__ = [
     "ENVELOPE_VERSION",
@@ -172,6 +172,11 @@ def _parse(data: bytes) -> _Parsed:
     )
 
 
+def _check_moment(name: str, value: datetime) -> None:
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise ProtocolUsageError(f"{name} must be an aware datetime (e.g. clock.now())")
+
+
 def _check_seed(seed: bytes | None) -> bytes:
     if seed is None:
         return os.urandom(SEED_SIZE)
@@ -294,6 +299,8 @@ def open_uplink(
     """
     if not isinstance(chain, HeadEndChain):
         raise ProtocolUsageError("open_uplink needs the meter's HeadEndChain state")
+    if not_before is not None:
+        _check_moment("not_before", not_before)
     plaintext = _open(data, Direction.UPLINK, meter_id, headend, meter)
     uplink, encodings = decode_uplink_with_encodings(plaintext)
     if uplink.meter_id != meter_id:
@@ -341,6 +348,11 @@ def open_downlink(
     `expected_nonce` is the nonce of the meter's latest uplink (the downlink and its enable
     code must echo it), `now` the meter's clock (an enable code must not have expired).
     """
+    if not isinstance(expected_nonce, bytes) or len(expected_nonce) != NONCE_SIZE:
+        raise ProtocolUsageError(
+            f"expected_nonce must be the {NONCE_SIZE}-byte nonce of the meter's latest uplink"
+        )
+    _check_moment("now", now)
     plaintext = _open(data, Direction.DOWNLINK, meter_id, meter, headend)
     down = decode_downlink(plaintext)
     if down.meter_id != meter_id:
