@@ -75,10 +75,11 @@ def test_uplink_round_trip_accepts_the_chain(parties: Parties) -> None:
     up = c.uplink(3)
     data = seal_uplink(up, meter=parties.meter, headend=parties.headend.public())
     opened = _open_up(parties, data)
-    uplink, chain, accepted, duplicates = opened  # type: ignore[misc]
+    uplink, chain, accepted, duplicates, stale = opened  # type: ignore[misc]
     assert uplink == up
     assert [r.seq for r in accepted] == [1, 2, 3]
     assert duplicates == ()
+    assert stale == ()
     assert chain.last_seq == 3
     # the same uplink again: authentic, every registration already seen and identical
     again = _open_up(parties, data, chain)
