@@ -193,6 +193,11 @@ class Reader:
         except UnicodeDecodeError:
             raise MalformedMessage(f"{self._what}: {field} is not valid UTF-8") from None
 
+    def text_and(self, layout: struct.Struct, field: str) -> tuple[Any, ...]:
+        """Take a text then a run of fixed-size fields: (text, *fields), in one call."""
+        text = self.text(field)
+        return (text, *self.unpack(layout, field))
+
     def blob16(self, field: str) -> bytes:
         """Take bytes with a two-byte length prefix."""
         return self.take(self.u16(field), field)

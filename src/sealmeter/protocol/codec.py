@@ -28,7 +28,6 @@ from sealmeter.protocol.messages import (
     CreditFrame,
     Downlink,
     EnableCode,
-    RegisterUsage,
     Registration,
     RegistrationKind,
     ScheduleUpdate,
@@ -38,6 +37,7 @@ from sealmeter.protocol.messages import (
     Uplink,
     build_unchecked,
     from_wire_time,
+    register_usage_unchecked,
     to_wire_time,
 )
 
@@ -177,17 +177,12 @@ def _get_registration(r: Reader) -> Registration:
         raise MalformedMessage("registration: meter_id and currency must not be empty")
     registers = []
     for _ in range(count):
-        obis = r.text("obis")
-        usage, exponent, mantissa = r.unpack(_BAND, "register")
+        obis, usage, exponent, mantissa = r.text_and(_BAND, "register")
         if not obis or not -64 <= exponent <= 63 or mantissa == _MIN_I64:
             raise MalformedMessage(
                 f"registration: register {obis!r} has an empty name or an out-of-range charge"
             )
-        registers.append(
-            build_unchecked(
-                RegisterUsage, obis=obis, usage=usage, charge=make_decimal(mantissa, exponent)
-            )
-        )
+        registers.append(register_usage_unchecked(obis, usage, make_decimal(mantissa, exponent)))
     code_len = r.u8("auth_code length")
     if code_len > 64:
         raise MalformedMessage(f"registration: auth_code of {code_len} bytes is over 64")

@@ -411,6 +411,19 @@ def build_unchecked(cls: type[_T], **fields: object) -> _T:
     return obj
 
 
+def register_usage_unchecked(obis: str, usage: int, charge: Decimal) -> RegisterUsage:
+    """`RegisterUsage` without its checks (the decoder's hot path; see `build_unchecked`)."""
+    obj = _new(RegisterUsage)
+    _set(obj, "obis", obis)
+    _set(obj, "usage", usage)
+    _set(obj, "charge", charge)
+    return obj
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
 def to_wire_time(when: datetime) -> int:
     """Microseconds since the Unix epoch of an aware UTC datetime (exact)."""
     delta = when - _EPOCH
