@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -15,7 +14,6 @@ from sealmeter.protocol import (
     CreditFrame,
     Downlink,
     EnableCode,
-    HeadEndChain,
     MeterChain,
     PrivateKeys,
     RegisterUsage,
@@ -140,15 +138,3 @@ def downlink(nonce: bytes = NONCE, *, expires: datetime | None = None) -> Downli
         CreditFrame(timedelta(days=30), Decimal("50.00")),
     )
     return Downlink(METER_ID, T0, nonce, code)
-
-
-@pytest.fixture
-def headend_chain() -> HeadEndChain:
-    """The head-end's fresh chain state for the test meter."""
-    return HeadEndChain.start(CHAIN_KEY)
-
-
-@pytest.fixture
-def registrations_factory() -> Iterator[Callable[[int], list[Registration]]]:
-    """A function making `n` sealed registrations of the test meter."""
-    return lambda n: sealed_registrations(n)[0]

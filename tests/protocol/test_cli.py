@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sealmeter.cli import app
-from sealmeter.protocol import PrivateKeys, PublicKeys, seal_uplink
+from sealmeter.protocol import PrivateKeys, PublicKeys, Suite, seal_uplink
 from tests.protocol import conftest as c
 
 runner = CliRunner()
@@ -45,7 +45,7 @@ def test_keygen_refuses_bad_suite_and_missing_passphrase(tmp_path: Path) -> None
 
 
 def test_inspect_reads_the_clear_header(tmp_path: Path) -> None:
-    p = c.parties_for(c.Suite.EC_MODERN)
+    p = c.parties_for(Suite.EC_MODERN)
     env = tmp_path / "up.bin"
     env.write_bytes(seal_uplink(c.uplink(1), meter=p.meter, headend=p.headend.public()))
     result = runner.invoke(app, ["protocol", "inspect", str(env), "--json"])

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from sealmeter.protocol import (
     EnvelopeBuffer,
+    HeadEndChain,
     MalformedMessage,
     ProtocolUsageError,
     Suite,
@@ -70,7 +71,7 @@ def test_cut_envelopes_still_open() -> None:
     buf.feed(data + data[:10])
     (one,) = buf.envelopes()
     opened = open_uplink(one, headend=p.headend, meter=p.meter.public(), meter_id=c.METER_ID,
-                         chain=c.HeadEndChain.start(c.CHAIN_KEY))  # fmt: skip
+                         chain=HeadEndChain.start(c.CHAIN_KEY))  # fmt: skip
     assert len(opened.accepted) == 2
     assert len(buf) == 10
     assert envelope_length(data[:10]) is None
