@@ -122,7 +122,7 @@ def test_envelope_vectors_open_and_reproduce(vector: dict[str, Any]) -> None:
 
 @vectors("envelope", "invalid")
 def test_invalid_envelope_vectors_raise_the_named_error(vector: dict[str, Any]) -> None:
-    base = load("envelope", "valid")[vector["valid_index"]]
+    base = {**load("envelope", "valid")[vector["valid_index"]], **vector.get("context", {})}
     with pytest.raises(getattr(protocol, vector["error"])):
         _open(base, bytes.fromhex(vector["envelope"]))
 

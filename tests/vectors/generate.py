@@ -357,6 +357,27 @@ def envelope_vectors(
                     "error": error,
                 }
             )
+        # authentic downlinks refused in the meter's context (freshness and addressing)
+        down = valid[-1]
+        expires = T0 + timedelta(days=1)
+        contexts = [
+            ("answers an older uplink (nonce differs)", {"expected_nonce": "00" * 16},
+             "ReplayedDownlink"),
+            ("enable code opened at its expiry", {"now": expires.isoformat()},
+             "EnableCodeExpired"),
+            ("opened by another meter", {"meter_id": "SM-VECTOR-02"}, "WrongSender"),
+        ]  # fmt: skip
+        for description, context, error in contexts:
+            invalid.append(
+                {
+                    "description": f"{suite.value} downlink: {description}",
+                    "suite": suite.value,
+                    "valid_index": len(valid) - 1,
+                    "envelope": down["envelope"],
+                    "context": context,
+                    "error": error,
+                }
+            )
     return valid, invalid
 
 
