@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sealmeter.protocol import (
     PrivateKeys,
@@ -86,3 +90,32 @@ def test_mismatched_keys_are_usage_errors() -> None:
     with pytest.raises(ProtocolUsageError):
         symmetric_keys(b"short")
     assert generate_keys().suite is Suite.EC_MODERN
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=200), suite_id=st.integers(0, 6), mutate=st.booleans())
+def test_any_bytes_give_keys_or_a_usage_error(data: bytes, suite_id: int, mutate: bool) -> None:
+    for magic in (b"SMPK", b"SMSK"):
+        blob = magic + bytes([1, suite_id]) + data if mutate else data
+        for load in (PublicKeys.from_bytes, lambda b: PrivateKeys.from_bytes(b, b"pw")):
+            with contextlib.suppress(ProtocolUsageError):
+                load(blob)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=400))
+def test_any_bytes_give_a_chain_state_or_a_usage_error(data: bytes) -> None:
+    from sealmeter.protocol import HeadEndChain, MeterChain
+
+    for load in (HeadEndChain.from_bytes, MeterChain.from_bytes):
+        with contextlib.suppress(ProtocolUsageError):
+            load(data)
+
+
+def test_public_keys_with_a_bad_point_are_refused() -> None:
+    pub = c.parties_for(Suite.NIST_P256).meter.public().to_bytes()
+    bad = bytearray(pub)
+    assert bad[8] in (2, 3)  # the first compressed point's prefix
+    bad[8] = 5
+    with pytest.raises(ProtocolUsageError):
+        PublicKeys.from_bytes(bytes(bad))
