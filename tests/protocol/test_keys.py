@@ -119,3 +119,9 @@ def test_public_keys_with_a_bad_point_are_refused() -> None:
     bad[8] = 5
     with pytest.raises(ProtocolUsageError):
         PublicKeys.from_bytes(bytes(bad))
+
+
+def test_unknown_suite_ids_are_usage_errors() -> None:
+    assert Suite.from_wire_id(3) is Suite.RSA
+    with pytest.raises(ProtocolUsageError, match="known ids"):
+        Suite.from_wire_id(9)

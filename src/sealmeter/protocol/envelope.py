@@ -123,7 +123,7 @@ def _read_header(reader: Reader) -> EnvelopeHeader:
     wire_suite = reader.u8("suite id")
     try:
         suite = Suite.from_wire_id(wire_suite)
-    except KeyError:
+    except ProtocolUsageError:
         raise UnknownSuite(f"envelope names unknown suite id {wire_suite}") from None
     wire_direction = reader.u8("direction")
     try:

@@ -59,8 +59,12 @@ class Suite(enum.Enum):
 
     @classmethod
     def from_wire_id(cls, wire_id: int) -> Suite:
-        """The suite of an id byte; raise `KeyError` for an unknown id."""
-        return _BY_WIRE_ID[wire_id]
+        """The suite of an id byte; raise `ProtocolUsageError` for an unknown id."""
+        suite = _BY_WIRE_ID.get(wire_id)
+        if suite is None:
+            known = ", ".join(f"{v} ({k.value})" for k, v in _WIRE_IDS.items())
+            raise ProtocolUsageError(f"unknown suite id {wire_id}; known ids are {known}")
+        return suite
 
     @classmethod
     def from_name(cls, name: str) -> Suite:
@@ -182,10 +186,7 @@ class PublicKeys:
             raise ProtocolUsageError("not sealmeter public keys (bad magic); export them again")
         if data[4] != _FORMAT:
             raise ProtocolUsageError(f"public key format {data[4]} is not supported")
-        try:
-            suite = Suite.from_wire_id(data[5])
-        except KeyError:
-            raise ProtocolUsageError(f"public keys name unknown suite id {data[5]}") from None
+        suite = Suite.from_wire_id(data[5])
         if suite is Suite.SYMMETRIC:
             raise ProtocolUsageError("symmetric keys are never exported as public keys")
         parts: list[bytes] = []
@@ -294,10 +295,7 @@ class PrivateKeys:
             raise ProtocolUsageError("not sealmeter private keys (bad magic)")
         if data[4] != _FORMAT:
             raise ProtocolUsageError(f"private key format {data[4]} is not supported")
-        try:
-            suite = Suite.from_wire_id(data[5])
-        except KeyError:
-            raise ProtocolUsageError(f"private keys name unknown suite id {data[5]}") from None
+        suite = Suite.from_wire_id(data[5])
         head, body = data[:6], data[6:]
         if suite is Suite.SYMMETRIC:
             if len(body) != 16 + 12 + SYMMETRIC_KEY_SIZE + 16:

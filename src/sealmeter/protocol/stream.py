@@ -57,7 +57,7 @@ def _check_start(prefix: bytes) -> None:
     if len(prefix) >= 2:
         try:
             Suite.from_wire_id(prefix[1])
-        except KeyError:
+        except ProtocolUsageError:
             raise UnknownSuite(f"stream names unknown suite id {prefix[1]}") from None
     if len(prefix) >= 3 and prefix[2] not in _DIRECTIONS:
         raise MalformedMessage(f"stream direction byte {prefix[2]:#04x} is unknown")
