@@ -1,7 +1,9 @@
 """Atheris fuzz target: metering inputs (sample files as CSV/.npy bytes, raw codes in chunks).
 
 Any input must give a reading or a typed `SealmeterError`; any other exception is a finding.
-Chunked feeding must also give exactly the reading of one block.
+Chunked feeding must also give exactly the reading of one block, and the compiled (numba)
+integrator exactly the reading of the NumPy one. The numba kernels themselves (and numba) are
+not instrumented: atheris's bytecode hooks cannot be compiled.
 Run: `.venv/bin/python fuzz/metering_inputs.py -atheris_runs=100000`.
 """
 
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import atheris
 
-with atheris.instrument_imports():
+with atheris.instrument_imports(exclude=["numba", "llvmlite", "sealmeter.metering._kernel"]):
     import numpy as np
 
     from sealmeter.errors import SealmeterError
@@ -44,6 +46,10 @@ def _codes(provider: atheris.FuzzedDataProvider) -> None:
         parts.feed(u[start : start + cut + 1], i[start : start + cut + 1])
     if whole.total() != parts.total():
         raise AssertionError("chunked feeding changed the reading")
+    plain = EnergyIntegrator(4000.0, 0.01, 0.001, method, hysteresis, use_kernel=False)
+    plain.feed(u, i)
+    if plain.total() != whole.total():
+        raise AssertionError("the compiled and the NumPy integrator disagree")
 
 
 def test_one_input(data: bytes) -> None:

@@ -17,6 +17,8 @@ Typical use by a meter::
     units.add(reading.active_import_wh)  # exact Fraction; whole units go to counter.record
 """
 
+from sealmeter.metering._kernel import AVAILABLE as COMPILED_KERNEL
+from sealmeter.metering._kernel import warm_up as warm_up_kernel
 from sealmeter.metering.accuracy import AccuracyPoint, accuracy_table, iec_test_points
 from sealmeter.metering.adc import SKEW_FRACTION_BITS, Adc, AdcChannel, Codes, SkewCorrector
 from sealmeter.metering.chain import (
@@ -50,6 +52,7 @@ from sealmeter.metering.units import (
 
 __all__ = [
     "CODE_LIMIT",
+    "COMPILED_KERNEL",
     "MAX_SEGMENT",
     "PROFILE_KINDS",
     "RECORDING_BITS",
@@ -88,4 +91,5 @@ __all__ = [
     "recording_adc",
     "standard_profile",
     "units_per_interval",
+    "warm_up_kernel",
 ]

@@ -19,6 +19,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from sealmeter.metering import _kernel
 from sealmeter.metering.errors import ClippingError, MeteringError, SignalError
 from sealmeter.metering.samples import Samples
 from sealmeter.metering.signals import Waveform
@@ -170,8 +171,12 @@ class SkewCorrector:
     integer below 2**53, so the output is the same bit for bit whatever the chunking.
     """
 
-    def __init__(self, skew: float) -> None:
-        """Prepare the filter for a skew of `skew` sample periods (0 <= skew < 1)."""
+    def __init__(self, skew: float, use_kernel: bool | None = None) -> None:
+        """Prepare the filter for a skew of `skew` sample periods (0 <= skew < 1).
+
+        `use_kernel` selects the compiled (numba) filter or `np.convolve`; None picks the
+        compiled one when available. Both give the same codes bit for bit.
+        """
         if not 0.0 <= skew < 1.0:
             raise MeteringError(f"skew must lie in [0, 1) sample periods, got {skew}")
         x = -skew  # evaluation point relative to the newest current sample n
@@ -184,26 +189,51 @@ class SkewCorrector:
         one = 1 << _COEF_BITS
         coef = [round(c * one) for c in lagrange]
         coef[3] += one - sum(coef)  # DC gain exactly one
+        self._coef = np.array(coef, dtype=np.float64)  # oldest sample's coefficient first
         # np.convolve flips the kernel: oldest sample's coefficient goes last.
-        self._kernel = np.array(coef[::-1], dtype=np.float64)
+        self._kernel = self._coef[::-1].copy()
         self._inv = 1.0 / (1 << (_COEF_BITS - SKEW_FRACTION_BITS))
         self._hist: NDArray[np.float64] | None = None
+        self._compiled = _kernel.use_kernel(use_kernel)
 
     @property
     def scale_factor(self) -> float:
         """Factor to apply to the current channel's scale for corrected codes."""
         return 1.0 / (1 << SKEW_FRACTION_BITS)
 
-    def process(self, i: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Feed a chunk of current codes; return the corrected codes, one per input sample."""
+    def filter_state(self, first: float) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
+        """The filter's state for a compiled kernel: history (updated in place by it),
+        coefficients (oldest sample's first) and output scale. `first` is the chunk's first
+        raw code, the history before the very first sample."""
+        if self._hist is None:
+            self._hist = np.full(3, first)
+        return self._hist, self._coef, self._inv
+
+    def process(
+        self, i: NDArray[np.float64], out: NDArray[np.float64] | None = None
+    ) -> NDArray[np.float64]:
+        """Feed a chunk of current codes; return the corrected codes, one per input sample.
+
+        `out`, if given (float64, at least as long as `i`), receives them: its first
+        `i.size` elements are returned, which spares an allocation per chunk.
+        """
         if i.size == 0:
             return np.zeros(0)
         if self._hist is None:
             # Before the first sample the current is taken as equal to its first value.
-            self._hist = np.full(3, i[0])
+            self._hist = np.full(3, float(i[0]))
+        if self._compiled:
+            result = np.empty(i.size) if out is None else out[: i.size]
+            _kernel.skew_filter(
+                np.ascontiguousarray(i, np.float64), self._hist, self._coef, self._inv, result
+            )
+            return result
         ii = np.concatenate([self._hist, i])
         self._hist = ii[-3:].copy()
-        out = np.convolve(ii, self._kernel, mode="valid")
-        out *= self._inv
-        np.rint(out, out=out)
-        return out
+        conv = np.convolve(ii, self._kernel, mode="valid")
+        conv *= self._inv
+        np.rint(conv, out=conv)
+        if out is None:
+            return conv
+        out[: i.size] = conv
+        return out[: i.size]

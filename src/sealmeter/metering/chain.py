@@ -45,21 +45,26 @@ class MeasurementChain:
         method: Method = Method.SIGNED,
         correct_skew: bool = True,
         hysteresis_fraction: float = 0.02,
+        use_kernel: bool | None = None,
     ) -> None:
-        """Build the chain for `adc`; see the class docstring."""
+        """Build the chain for `adc`; see the class docstring.
+
+        `use_kernel` selects the compiled (numba) hot path or the NumPy one (None: compiled
+        when available); both give the same `Reading` bit for bit.
+        """
         if not 0.0 <= hysteresis_fraction < 1.0:
             raise MeteringError(
                 f"hysteresis_fraction must lie in [0, 1), got {hysteresis_fraction}"
             )
         self.adc = adc
         skew = adc.mux_skew_s * adc.rate_hz
-        self._corrector = SkewCorrector(skew) if correct_skew and skew > 0 else None
+        self._corrector = SkewCorrector(skew, use_kernel) if correct_skew and skew > 0 else None
         i_scale = adc.current.scale
         if self._corrector is not None:
             i_scale *= self._corrector.scale_factor
         hysteresis = round(hysteresis_fraction * (1 << (adc.voltage.bits - 1)))
         self.integrator = EnergyIntegrator(
-            adc.rate_hz, adc.voltage.scale, i_scale, method, float(hysteresis)
+            adc.rate_hz, adc.voltage.scale, i_scale, method, float(hysteresis), use_kernel
         )
         self._clipped = 0
         self._clip_mark = 0
@@ -68,8 +73,10 @@ class MeasurementChain:
     def feed_codes(self, codes: Codes) -> None:
         """Add a chunk of converter output (must come from this chain's converter)."""
         self._clipped += codes.clipped
-        i = codes.i if self._corrector is None else self._corrector.process(codes.i)
-        self.integrator.feed_trusted(codes.u, i)
+        if self._corrector is None:
+            self.integrator.feed_trusted(codes.u, codes.i)
+        else:
+            self.integrator.feed_skewed(codes.u, codes.i, self._corrector)
 
     def feed(self, samples: Samples) -> None:
         """Digitise physical samples taken at the converter's instants and add them.

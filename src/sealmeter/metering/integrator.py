@@ -26,6 +26,8 @@ from fractions import Fraction
 import numpy as np
 from numpy.typing import NDArray
 
+from sealmeter.metering import _kernel
+from sealmeter.metering.adc import SkewCorrector
 from sealmeter.metering.errors import MeteringError, SignalError
 from sealmeter.metering.reading import Reading
 
@@ -37,6 +39,13 @@ CODE_LIMIT = 1 << 19
 #: Longest half-period in samples; a longer one (no zero crossing, e.g. no voltage) is closed
 #: there, so every per-segment sum stays below 2**53 and stays exact.
 MAX_SEGMENT = 1 << 14
+#: Largest piece handed to the compiled kernel in one call: its int64 totals of products
+#: (each at most CODE_LIMIT**2 = 2**38) then stay below 2**61.
+_KERNEL_PIECE = 1 << 22
+#: cos(pi / length) per half-period length, shared by both paths so they agree bit for bit.
+_COS = _kernel.cos_table()
+_NO_HIST = np.zeros(3)  # filter arguments when no skew correction runs (unused by the kernel)
+_NO_FIR = np.zeros(4)
 
 
 class Method(enum.Enum):
@@ -85,8 +94,13 @@ class EnergyIntegrator:
         i_scale: float,
         method: Method = Method.SIGNED,
         hysteresis: float = 0.0,
+        use_kernel: bool | None = None,
     ) -> None:
-        """Set up an empty integrator; see the class docstring for the arguments."""
+        """Set up an empty integrator; see the class docstring for the arguments.
+
+        `use_kernel` selects the compiled (numba) path or the NumPy path; None picks the
+        compiled one when available. Both give the same `Reading` bit for bit.
+        """
         for name, value in (("rate_hz", rate_hz), ("u_scale", u_scale), ("i_scale", i_scale)):
             if not (value > 0 and math.isfinite(value)):
                 raise MeteringError(f"{name} must be a positive finite number, got {value}")
@@ -99,16 +113,27 @@ class EnergyIntegrator:
         self._h = float(hysteresis)
         # Exact factor from code-product sums to watt-hours.
         self._wh = Fraction(u_scale) * Fraction(i_scale) / Fraction(rate_hz) / 3600
+        self._kernel = _kernel.use_kernel(use_kernel)
         self._done = _Totals()
         self._mark = _Totals()
-        self._open = np.zeros(4)  # p, uu, ii, q of the open half-period
+        # Kernel layout: int64 slots (sign, open start, ...) and p, uu, ii, q of the open
+        # half-period followed by the last current code (for the cross term).
+        self._st = np.zeros(_kernel.INT_SLOTS, np.int64)
+        self._st[_kernel.RECTIFIED] = self.method is Method.RECTIFIED
+        self._acc = np.zeros(5)
+        self._fl = np.zeros(2)
+        self._open = self._acc[:4]  # view: p, uu, ii, q of the open half-period
         self._open_start = 0  # absolute index of its first sample
         self._n = 0  # samples fed so far
         self._sign = 0  # voltage side: +1 above +h, -1 below -h, 0 not yet known
-        self._above = False  # last sample was above +h
-        self._below = False  # last sample was below -h
-        self._prev_i: float | None = None  # last current code, for the cross term
+        self._above = False  # last sample was above +h (NumPy path)
+        self._below = False  # last sample was below -h (NumPy path)
         self._buf = np.empty((4, 0))
+
+    @property
+    def compiled(self) -> bool:
+        """True when this integrator runs the compiled (numba) kernel."""
+        return self._kernel
 
     # -- feeding -----------------------------------------------------------------------------
 
@@ -148,6 +173,75 @@ class EnergyIntegrator:
         n = u.size
         if n == 0:
             return
+        if self._kernel:
+            for a in range(0, n, _KERNEL_PIECE):
+                b = min(a + _KERNEL_PIECE, n)
+                self._feed_kernel(u[a:b], i[a:b], None)
+        else:
+            self._feed_numpy(u, i)
+
+    def feed_skewed(
+        self, u: NDArray[np.float64], i: NDArray[np.float64], corrector: SkewCorrector
+    ) -> None:
+        """Like `feed_trusted`, with raw current codes `i` realigned by `corrector` first.
+
+        The compiled path applies the corrector's filter inside the integration loop (no
+        intermediate array); the result is the same as `feed_trusted(u, corrector.process(i))`
+        bit for bit, and the corrector's state advances the same way.
+        """
+        n = u.size
+        if n == 0:
+            return
+        if not self._kernel:
+            self._feed_numpy(u, corrector.process(i))
+            return
+        for a in range(0, n, _KERNEL_PIECE):
+            b = min(a + _KERNEL_PIECE, n)
+            self._feed_kernel(u[a:b], i[a:b], corrector)
+
+    def _feed_kernel(
+        self, u: NDArray[np.float64], i: NDArray[np.float64], corrector: SkewCorrector | None
+    ) -> None:
+        st, t = self._st, self._done
+        if corrector is None:
+            st[_kernel.SKEW] = 0
+            hist, fir, inv = _NO_HIST, _NO_FIR, 1.0
+        else:
+            st[_kernel.SKEW] = 1
+            hist, fir, inv = corrector.filter_state(float(i[0]))
+        st[_kernel.SIGN] = self._sign
+        st[_kernel.OPEN_START] = self._open_start
+        st[_kernel.BASE] = self._n
+        self._fl[0] = t.apparent
+        self._fl[1] = t.reactive
+        _kernel.integrate(
+            np.ascontiguousarray(u, np.float64),
+            np.ascontiguousarray(i, np.float64),
+            self._h,
+            _COS,
+            st,
+            self._acc,
+            self._fl,
+            hist,
+            fir,
+            inv,
+        )
+        imp, net, uu, ii, halves, samples = (int(x) for x in st[_kernel.IMP : _kernel.SAMPLES + 1])
+        st[_kernel.IMP : _kernel.SAMPLES + 1] = 0
+        t.imp += imp
+        t.exp += imp - net
+        t.uu += uu
+        t.ii += ii
+        t.half_periods += halves
+        t.samples += samples
+        t.apparent = float(self._fl[0])
+        t.reactive = float(self._fl[1])
+        self._sign = int(st[_kernel.SIGN])
+        self._open_start = int(st[_kernel.OPEN_START])
+        self._n += u.size
+
+    def _feed_numpy(self, u: NDArray[np.float64], i: NDArray[np.float64]) -> None:
+        n = u.size
         if self._buf.shape[1] < n:
             self._buf = np.empty((4, n))
         m = self._buf[:, :n]
@@ -157,9 +251,9 @@ class EnergyIntegrator:
         np.multiply(u, u, out=m[1])
         np.multiply(i, i, out=m[2])
         # Cross term u[n] * i[n-1]: with P it gives the sign of reactive power.
-        m[3, 0] = 0.0 if self._prev_i is None else u[0] * self._prev_i
+        m[3, 0] = u[0] * self._acc[4]
         np.multiply(u[1:], i[:-1], out=m[3, 1:])
-        self._prev_i = float(i[-1])
+        self._acc[4] = i[-1]
 
         starts = self._boundaries(u)
         if starts.size == 0:
@@ -169,8 +263,11 @@ class EnergyIntegrator:
             segs = np.add.reduceat(m, starts, axis=1)
             closed = np.concatenate([head[:, None], segs[:, :-1]], axis=1)
             lengths = np.diff(np.concatenate([[self._open_start], starts + self._n]))
-            self._commit(closed, lengths)
-            self._open = segs[:, -1].copy()
+            if lengths[0] == 0:  # a crossing on the first sample after take(): no empty one
+                closed, lengths = closed[:, 1:], lengths[1:]
+            if lengths.size:
+                self._commit(closed, lengths)
+            self._open[:] = segs[:, -1]
             self._open_start = self._n + int(starts[-1])
         self._n += n
 
@@ -233,7 +330,7 @@ class EnergyIntegrator:
         x = np.sqrt(np.maximum(s2 - p * p, 0.0))
         # Sum of u[n] i[n-1] is P cos(phi + d) / cos(phi) for a phase step d = pi / length per
         # sample: below P cos(d) when the current lags (inductive, positive reactive).
-        lead = cross > p * np.cos(np.pi / np.maximum(lengths, 2))
+        lead = cross > p * _COS[np.minimum(lengths, MAX_SEGMENT)]
         x[lead] *= -1.0
         # Sequential (cumulative) sums keep the float totals independent of chunking.
         s[0] += t.apparent
@@ -263,15 +360,16 @@ class EnergyIntegrator:
     def _close_open(self) -> None:
         length = self._n - self._open_start
         if length > 0:
-            self._commit(self._open[:, None], np.array([length]))
-        self._open = np.zeros(4)
+            self._commit(self._open[:, None].copy(), np.array([length]))
+        self._open[:] = 0.0
         self._open_start = self._n
 
     def _with_open(self) -> _Totals:
         saved = (self._done.copy(), self._open.copy(), self._open_start)
         self._close_open()
         result = self._done
-        self._done, self._open, self._open_start = saved
+        self._done, self._open_start = saved[0], saved[2]
+        self._open[:] = saved[1]
         return result
 
     def _reading(self, now: _Totals, then: _Totals) -> Reading:
