@@ -498,8 +498,11 @@ def integrate(
 
 
 def warm_up() -> float:
-    """Compile (or load from numba's cache) every kernel; return the seconds it took."""
-    if _numba is None:  # pragma: no cover
+    """Compile (or load from numba's cache) every kernel; return the seconds it took.
+
+    Does nothing (0.0) when the kernels are not in use (no numba, or `SEALMETER_NUMBA=0`).
+    """
+    if not AVAILABLE:
         return 0.0
     start = time.perf_counter()
     u = np.array([0.0, 5.0, -5.0, 5.0, 1.0])
