@@ -15,6 +15,10 @@ harmonics it also holds distortion power).
 `Method.RECTIFIED` is the seed's literal variant: it multiplies |u| * |i| (full-wave rectified
 transducer outputs). It is right at power factor 1 and wrong everywhere else; it exists to
 measure how wrong (see docs/metering.md).
+
+Two implementations give the same `Reading` bit for bit: a numba-compiled kernel
+(`_kernel.integrate`, the default when numba is importable) and the NumPy code below (the
+fallback: `use_kernel=False` or `SEALMETER_NUMBA=0`).
 """
 
 from __future__ import annotations
