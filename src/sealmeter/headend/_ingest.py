@@ -1,0 +1,508 @@
+"""Ingest: verify -> decrypt -> check sequence and MAC chain -> store exactly once -> answer.
+
+A group of uplinks is opened without touching the database (the protocol core does the
+crypto and the chain check against each meter's stored chain state), everything they change
+is collected into one `IngestBatch`, and the store writes it in one transaction. Only after
+the commit are the downlinks sealed and returned, so an enable code is never sent for data
+that is not stored. Exactly-once is the database's job: registrations are insert-or-ignore on
+(meter, seq), and a meter's chain advances by compare-and-set; if another worker advanced a
+meter first, the whole group is opened again against the new state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sealmeter.headend._billing import recompute_registers
+from sealmeter.headend._keys import BoxKeys
+from sealmeter.headend._policy import Policy
+from sealmeter.headend._schedules import ParsedSchedule, parse_schedule
+from sealmeter.headend.errors import HeadEndError, ScheduleError
+from sealmeter.protocol import (
+    BadAuthCode,
+    BadSignature,
+    ChainConflict,
+    ChainGap,
+    ChainReorder,
+    ChainStale,
+    Command,
+    CommandKind,
+    CreditFrame,
+    DecryptionFailed,
+    Downlink,
+    EnableCode,
+    HeadEndChain,
+    MalformedMessage,
+    OpenedUplink,
+    PrivateKeys,
+    ProtocolPeerError,
+    ProtocolUsageError,
+    PublicKeys,
+    ReaddressedMessage,
+    ReplayedUplink,
+    ScheduleUpdate,
+    Suite,
+    SuiteDowngrade,
+    TamperKind,
+    WrongDirection,
+    WrongRecipient,
+    WrongSender,
+    open_uplink,
+    peek_header,
+    seal_downlink,
+)
+from sealmeter.store import (
+    AlertKind,
+    ConcurrentUpdate,
+    IngestBatch,
+    MeterAdvance,
+    MeterState,
+    NewAlert,
+    NewEnableCode,
+    NewPowerEvent,
+    NewRejection,
+    NewUplink,
+    RegistrationRecord,
+    RejectionReason,
+    ScheduleConfirmation,
+    Severity,
+    Store,
+    StoredMeter,
+)
+from sealmeter.store._convert import to_us
+
+__all__ = ["REJECTION_ANSWER", "Ingestor"]
+
+REJECTION_ANSWER = b"\x00sealmeter/invalid-message"
+"""The one fixed answer to any uplink the head-end refuses (it reveals nothing)."""
+
+_REASONS: tuple[tuple[type[ProtocolPeerError], RejectionReason], ...] = (
+    (SuiteDowngrade, RejectionReason.SUITE_MISMATCH),
+    (WrongRecipient, RejectionReason.WRONG_RECIPIENT),
+    (WrongSender, RejectionReason.BAD_SIGNATURE),
+    (BadSignature, RejectionReason.BAD_SIGNATURE),
+    (DecryptionFailed, RejectionReason.DECRYPT_FAILED),
+    (ReaddressedMessage, RejectionReason.WRONG_RECIPIENT),
+    (ReplayedUplink, RejectionReason.REPLAY),
+    (ChainStale, RejectionReason.REPLAY),
+    (ChainConflict, RejectionReason.DUPLICATE_CONFLICT),
+    (ChainReorder, RejectionReason.REORDERED),
+    (ChainGap, RejectionReason.BAD_CHAIN),
+    (BadAuthCode, RejectionReason.BAD_CHAIN),
+    (WrongDirection, RejectionReason.MALFORMED),
+    (MalformedMessage, RejectionReason.MALFORMED),
+)
+
+_TAMPER = {
+    TamperKind.HOUSING_OPENED: Severity.CRITICAL,
+    TamperKind.SEAL_LOOP_BROKEN: Severity.CRITICAL,
+    TamperKind.BYPASS: Severity.CRITICAL,
+    TamperKind.MODULE_REMOVED: Severity.CRITICAL,
+    TamperKind.AUTHORISED_OPENING: Severity.INFO,
+}
+_POWER = (TamperKind.DISCONNECTION, TamperKind.SUPPLY_OUTAGE)
+
+
+def _reason(exc: ProtocolPeerError) -> RejectionReason:
+    for cls, reason in _REASONS:
+        if isinstance(exc, cls):
+            return reason
+    return RejectionReason.MALFORMED
+
+
+@dataclass(slots=True)
+class _MeterView:
+    """A meter as this batch sees it: stored state plus what earlier uplinks changed."""
+
+    stored: StoredMeter
+    public: PublicKeys
+    chain: HeadEndChain
+    last_seen: datetime | None
+    touched: bool = False
+    sent_schedules: set[tuple[str, int]] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _Reply:
+    downlink: Downlink | None
+    private: PrivateKeys | None
+    public: PublicKeys | None
+
+
+class Ingestor:
+    """The ingest path of one head-end process (safe to share between threads)."""
+
+    def __init__(self, store: Store, keys: BoxKeys, policy: Policy) -> None:
+        """Ingest into `store`, opening with the box's `keys`, under `policy`."""
+        self.store = store
+        self.keys = keys
+        self.policy = policy
+        self.counters: dict[str, int] = {
+            "uplinks_accepted": 0,
+            "uplinks_rejected": 0,
+            "registrations_stored": 0,
+            "duplicates_acknowledged": 0,
+            "batch_retries": 0,
+        }
+        self._public_cache: dict[bytes, PublicKeys] = {}
+        self._schedule_cache: dict[tuple[str, int], ParsedSchedule | None] = {}
+
+    # ------------------------------------------------------------------ entry point
+    def handle(self, datas: list[bytes], now: datetime) -> list[bytes]:
+        """Ingest `datas` in one transaction; return one answer per uplink, in order."""
+        for _attempt in range(self.policy.batch_retries):
+            batch, replies = self._plan(datas, now)
+            try:
+                self.store.write_batch(batch)
+            except ConcurrentUpdate:
+                self.counters["batch_retries"] += 1
+                continue
+            break
+        else:
+            raise ConcurrentUpdate(
+                f"the batch lost the race for its meters {self.policy.batch_retries} times; "
+                "nothing was stored or acknowledged; retry later"
+            )
+        self.counters["uplinks_rejected"] += sum(1 for r in replies if r.downlink is None)
+        self.counters["uplinks_accepted"] += sum(1 for r in replies if r.downlink is not None)
+        self.counters["registrations_stored"] += len(batch.registrations)
+        return [self._seal(r) for r in replies]
+
+    @staticmethod
+    def _seal(reply: _Reply) -> bytes:
+        if reply.downlink is None or reply.private is None or reply.public is None:
+            return REJECTION_ANSWER
+        return seal_downlink(reply.downlink, headend=reply.private, meter=reply.public)
+
+    # ------------------------------------------------------------------ planning
+    def _plan(self, datas: list[bytes], now: datetime) -> tuple[IngestBatch, list[_Reply]]:
+        batch = IngestBatch()
+        claimed: list[str | None] = []
+        for data in datas:
+            try:
+                claimed.append(peek_header(data).meter_id)
+            except ProtocolPeerError:
+                claimed.append(None)
+        stored = self.store.load_meters([m for m in claimed if m is not None])
+        pending = self.store.pending_deliveries(list(stored))
+        views: dict[str, _MeterView] = {}
+        replies: list[_Reply] = []
+        for data, meter_id in zip(datas, claimed, strict=True):
+            replies.append(self._one(data, meter_id, stored, views, pending, batch, now))
+        for view in views.values():
+            if view.touched:
+                rec = view.stored.record
+                batch.advances.append(
+                    MeterAdvance(
+                        meter_id=rec.meter_id,
+                        expected_seq=rec.last_seq,
+                        new_seq=view.chain.last_seq,
+                        chain_state=view.chain.to_bytes(),
+                        last_seen=now,
+                        activate=rec.state is MeterState.PROVISIONED,
+                        clear_command=view.stored.pending_command is not None,
+                    )
+                )
+                for schedule_id, version in sorted(view.sent_schedules):
+                    batch.schedules_sent.append(
+                        ScheduleConfirmation(rec.meter_id, schedule_id, version, now)
+                    )
+        self.log_enable_codes(batch, replies)
+        return batch, replies
+
+    def _reject(
+        self,
+        batch: IngestBatch,
+        data: bytes,
+        now: datetime,
+        reason: RejectionReason,
+        detail: str,
+        meter: StoredMeter | None,
+        claimed: str | None,
+    ) -> _Reply:
+        batch.rejections.append(
+            NewRejection(
+                received_at=now,
+                meter_id=claimed,
+                reason=reason,
+                detail=detail,
+                size=len(data),
+                digest=hashlib.sha256(data).hexdigest(),
+            )
+        )
+        if meter is not None:
+            rec = meter.record
+            hour = to_us(now) // 3_600_000_000
+            batch.alerts.append(
+                NewAlert(
+                    AlertKind.REJECTED_UPLINK,
+                    Severity.WARNING,
+                    rec.meter_id,
+                    rec.feeder or None,
+                    f"uplink claiming to be from {rec.meter_id} rejected ({reason.value}): "
+                    f"{detail}",
+                    now,
+                    now,
+                    f"rejected:{rec.meter_id}:{reason.value}:{hour}",
+                )
+            )
+        return _Reply(None, None, None)
+
+    def _view(self, meter: StoredMeter, views: dict[str, _MeterView]) -> _MeterView:
+        view = views.get(meter.record.meter_id)
+        if view is None:
+            public = self._public_cache.get(meter.public_keys)
+            if public is None:
+                public = PublicKeys.from_bytes(meter.public_keys)
+                self._public_cache[meter.public_keys] = public
+            view = _MeterView(
+                meter, public, HeadEndChain.from_bytes(meter.chain_state), meter.record.last_seen
+            )
+            views[meter.record.meter_id] = view
+        return view
+
+    def _one(
+        self,
+        data: bytes,
+        claimed: str | None,
+        stored: dict[str, StoredMeter],
+        views: dict[str, _MeterView],
+        pending: dict[str, list[tuple[str, int]]],
+        batch: IngestBatch,
+        now: datetime,
+    ) -> _Reply:
+        if claimed is None:
+            return self._reject(
+                batch, data, now, RejectionReason.MALFORMED, "no readable envelope", None, None
+            )
+        meter = stored.get(claimed)
+        if meter is None:
+            return self._reject(
+                batch,
+                data,
+                now,
+                RejectionReason.UNKNOWN_METER,
+                f"no meter {claimed!r} is provisioned",
+                None,
+                claimed,
+            )
+        rec = meter.record
+        if rec.state is MeterState.DECOMMISSIONED:
+            return self._reject(
+                batch,
+                data,
+                now,
+                RejectionReason.DECOMMISSIONED,
+                f"meter {claimed!r} is decommissioned",
+                meter,
+                claimed,
+            )
+        try:
+            view = self._view(meter, views)
+            private = self.keys.private(Suite.from_name(rec.suite))
+        except (ProtocolUsageError, HeadEndError) as exc:
+            return self._reject(
+                batch, data, now, RejectionReason.INTERNAL, str(exc), meter, claimed
+            )
+        try:
+            opened = open_uplink(
+                data, headend=private, meter=view.public, meter_id=claimed, chain=view.chain
+            )
+        except ChainGap as exc:
+            batch.alerts.append(
+                NewAlert(
+                    AlertKind.SEQUENCE_GAP,
+                    Severity.WARNING,
+                    claimed,
+                    rec.feeder or None,
+                    str(exc),
+                    now,
+                    now,
+                    f"gap:{claimed}:{view.chain.last_seq}",
+                )
+            )
+            return self._reject(batch, data, now, _reason(exc), str(exc), meter, claimed)
+        except ProtocolPeerError as exc:
+            return self._reject(batch, data, now, _reason(exc), str(exc), meter, claimed)
+        self._accept(opened, data, view, batch, now)
+        return _Reply(self._answer(opened, view, pending, now), private, view.public)
+
+    # ------------------------------------------------------------------ an authentic uplink
+    def _accept(
+        self,
+        opened: OpenedUplink,
+        data: bytes,
+        view: _MeterView,
+        batch: IngestBatch,
+        now: datetime,
+    ) -> None:
+        rec = view.stored.record
+        uplink = opened.uplink
+        view.chain = opened.chain
+        view.touched = True
+        self.counters["duplicates_acknowledged"] += len(opened.duplicates)
+        previous: datetime | None = None
+        for reg in opened.accepted:
+            schedule = self._schedule(reg.schedule_id, reg.schedule_version)
+            registers, expected = recompute_registers(reg, schedule, previous)
+            previous = reg.time
+            record = RegistrationRecord(
+                meter_id=rec.meter_id,
+                seq=reg.seq,
+                kind=reg.kind.name.lower(),
+                start=None,
+                time=reg.time,
+                schedule_id=reg.schedule_id,
+                schedule_version=reg.schedule_version,
+                registers=registers,
+                charge=reg.total_charge,
+                expected_charge=expected,
+                auth_code=reg.auth_code,
+                received_at=now,
+            )
+            batch.registrations.append(record)
+            if expected is None and reg.registers and reg.schedule_id:
+                batch.alerts.append(
+                    NewAlert(
+                        AlertKind.SCHEDULE_UNKNOWN,
+                        Severity.WARNING,
+                        rec.meter_id,
+                        rec.feeder or None,
+                        f"registration {reg.seq} names schedule {reg.schedule_id!r} version "
+                        f"{reg.schedule_version}, which is not published (or does not price "
+                        "every register): its charge cannot be reconciled",
+                        reg.time,
+                        now,
+                        f"schedule_unknown:{rec.meter_id}:{reg.seq}",
+                    )
+                )
+            elif expected is not None and expected != reg.total_charge:
+                batch.alerts.append(
+                    NewAlert(
+                        AlertKind.CHARGE_MISMATCH,
+                        Severity.CRITICAL,
+                        rec.meter_id,
+                        rec.feeder or None,
+                        f"registration {reg.seq}: the meter charged {reg.total_charge}, the "
+                        f"schedule {reg.schedule_id} v{reg.schedule_version} gives {expected}",
+                        reg.time,
+                        now,
+                        f"mismatch:{rec.meter_id}:{reg.seq}",
+                    )
+                )
+        if opened.accepted:
+            batch.uplinks.append(
+                NewUplink(
+                    meter_id=rec.meter_id,
+                    first_seq=opened.accepted[0].seq,
+                    last_seq=opened.accepted[-1].seq,
+                    received_at=now,
+                    body=data,
+                )
+            )
+        status = uplink.status
+        if status is None:
+            return
+        for event in status.tamper_events:
+            if event.kind in _POWER:
+                batch.power_events.append(NewPowerEvent(rec.meter_id, rec.feeder, event.time))
+                continue
+            batch.alerts.append(
+                NewAlert(
+                    AlertKind.TAMPER,
+                    _TAMPER.get(event.kind, Severity.CRITICAL),
+                    rec.meter_id,
+                    rec.feeder or None,
+                    f"meter {rec.meter_id} reports {event.kind.name.lower().replace('_', ' ')} "
+                    f"at {event.time.isoformat()}",
+                    event.time,
+                    now,
+                    f"tamper:{rec.meter_id}:{event.kind.name}:{to_us(event.time)}",
+                )
+            )
+        if status.schedule_id:
+            batch.confirmations.append(
+                ScheduleConfirmation(rec.meter_id, status.schedule_id, status.schedule_version, now)
+            )
+
+    def _answer(
+        self,
+        opened: OpenedUplink,
+        view: _MeterView,
+        pending: dict[str, list[tuple[str, int]]],
+        now: datetime,
+    ) -> Downlink:
+        rec = view.stored.record
+        nonce = opened.uplink.nonce
+        commands: list[Command] = []
+        code: EnableCode | None = None
+        if rec.state is MeterState.BLOCKED:
+            commands.append(Command(CommandKind.BLOCK))
+        else:
+            if view.stored.pending_command == "unblock":
+                commands.append(Command(CommandKind.UNBLOCK))
+            code = EnableCode(
+                meter_id=rec.meter_id,
+                acked_seq=view.chain.last_seq,
+                nonce=nonce,
+                expires=now + self.policy.enable_code_validity,
+                credit_frame=CreditFrame(rec.credit_frame, self.policy.credit_limit),
+            )
+        schedules: list[ScheduleUpdate] = []
+        for schedule_id, version in pending.get(rec.meter_id, []):
+            parsed = self._schedule(schedule_id, version)
+            doc = self.store.get_schedule(schedule_id, version)
+            if parsed is None or doc is None:
+                continue
+            schedules.append(
+                ScheduleUpdate(
+                    schedule_id,
+                    version,
+                    parsed.valid_from,
+                    parsed.valid_to,
+                    doc.document.encode("utf-8"),
+                )
+            )
+            view.sent_schedules.add((schedule_id, version))
+        return Downlink(
+            meter_id=rec.meter_id,
+            time=now,
+            nonce=nonce,
+            enable_code=code,
+            schedules=tuple(schedules),
+            commands=tuple(commands),
+        )
+
+    def log_enable_codes(self, batch: IngestBatch, replies: list[_Reply]) -> None:
+        """Add every enable code about to be sent to the batch (logged before it is sent)."""
+        for reply in replies:
+            down = reply.downlink
+            if down is not None and down.enable_code is not None:
+                ec = down.enable_code
+                batch.enable_codes.append(
+                    NewEnableCode(
+                        ec.meter_id,
+                        ec.acked_seq,
+                        ec.nonce,
+                        down.time,
+                        ec.expires,
+                        ec.credit_frame.duration,
+                    )
+                )
+
+    def _schedule(self, schedule_id: str, version: int) -> ParsedSchedule | None:
+        key = (schedule_id, version)
+        if key not in self._schedule_cache:
+            doc = self.store.get_schedule(schedule_id, version) if schedule_id else None
+            parsed: ParsedSchedule | None = None
+            if doc is not None:
+                try:
+                    parsed = parse_schedule(doc.document)
+                except ScheduleError:
+                    parsed = None
+            if parsed is None:
+                return None  # not cached: it may be published later
+            self._schedule_cache[key] = parsed
+        return self._schedule_cache[key]

@@ -1,0 +1,374 @@
+"""One ingest batch: everything a group of uplinks changes, written in a single transaction.
+
+The head-end verifies a group of uplinks without touching the database, collects what they
+change into an `IngestBatch`, and the store writes it atomically: the meters' chain state is
+advanced with a compare-and-set on the last sequence number (so two workers cannot both
+advance one meter), registrations are inserted-or-ignored on their unique (meter, seq), and the
+enable codes are logged in the same transaction, before any is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, bindparam, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from sealmeter.store import _schema as s
+from sealmeter.store._convert import dur_to_s, registers_to_json, to_us
+from sealmeter.store._records import (
+    AlertKind,
+    MeterState,
+    RegistrationRecord,
+    RejectionReason,
+    Severity,
+)
+from sealmeter.store.errors import ConcurrentUpdate
+
+__all__ = [
+    "IngestBatch",
+    "MeterAdvance",
+    "NewAlert",
+    "NewEnableCode",
+    "NewPowerEvent",
+    "NewRejection",
+    "NewUplink",
+    "ScheduleConfirmation",
+    "alert_row",
+    "insert_ignore",
+    "write_batch",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class MeterAdvance:
+    """Move a meter's chain from `expected_seq` to `new_seq` (compare-and-set)."""
+
+    meter_id: str
+    expected_seq: int
+    new_seq: int
+    chain_state: bytes
+    last_seen: datetime
+    activate: bool = False  # PROVISIONED -> ACTIVE on the first authentic uplink
+    clear_command: bool = False  # the pending command went out in this answer
+
+
+@dataclass(frozen=True, slots=True)
+class NewUplink:
+    """The raw bytes of an accepted uplink, kept for customer exports."""
+
+    meter_id: str
+    first_seq: int
+    last_seq: int
+    received_at: datetime
+    body: bytes
+    disclosure: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewEnableCode:
+    """An enable code about to be sent."""
+
+    meter_id: str
+    acked_seq: int
+    nonce: bytes
+    issued_at: datetime
+    expires_at: datetime
+    credit_frame: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class NewAlert:
+    """An alert; `dedup_key` makes raising the same alert twice a no-op."""
+
+    kind: AlertKind
+    severity: Severity
+    meter_id: str | None
+    feeder: str | None
+    detail: str
+    occurred_at: datetime
+    raised_at: datetime
+    dedup_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewRejection:
+    """A refused uplink and its precise reason."""
+
+    received_at: datetime
+    meter_id: str | None
+    reason: RejectionReason
+    detail: str
+    size: int
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewPowerEvent:
+    """A power loss a meter reported, to be classified as outage or suspected removal."""
+
+    meter_id: str
+    feeder: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleConfirmation:
+    """A meter's status shows it holds this schedule version."""
+
+    meter_id: str
+    schedule_id: str
+    version: int
+    at: datetime
+
+
+@dataclass(slots=True)
+class IngestBatch:
+    """Everything one group of uplinks changes."""
+
+    advances: list[MeterAdvance] = field(default_factory=list)
+    uplinks: list[NewUplink] = field(default_factory=list)
+    registrations: list[RegistrationRecord] = field(default_factory=list)
+    enable_codes: list[NewEnableCode] = field(default_factory=list)
+    alerts: list[NewAlert] = field(default_factory=list)
+    rejections: list[NewRejection] = field(default_factory=list)
+    power_events: list[NewPowerEvent] = field(default_factory=list)
+    confirmations: list[ScheduleConfirmation] = field(default_factory=list)
+    schedules_sent: list[ScheduleConfirmation] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        """Number of rows the batch writes."""
+        return sum(
+            len(x)
+            for x in (
+                self.advances,
+                self.uplinks,
+                self.registrations,
+                self.enable_codes,
+                self.alerts,
+                self.rejections,
+                self.power_events,
+                self.confirmations,
+                self.schedules_sent,
+            )
+        )
+
+
+def insert_ignore(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert `rows`, silently skipping any that collide with a unique constraint."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.execute(postgresql.insert(table).on_conflict_do_nothing(), rows)
+    else:
+        conn.execute(sqlite.insert(table).on_conflict_do_nothing(), rows)
+
+
+Hook = Callable[[str], None]
+
+
+def write_batch(conn: Connection, batch: IngestBatch, hook: Hook | None = None) -> None:
+    """Write `batch` on `conn` (inside the caller's transaction).
+
+    Raises `ConcurrentUpdate` when a meter's last sequence number is no longer the one the
+    batch was verified against. `hook(step)` is called between statements (fault injection).
+    """
+    step = hook or (lambda _name: None)
+    if batch.advances:
+        stmt = (
+            update(s.meters)
+            .where(
+                and_(
+                    s.meters.c.meter_id == bindparam("b_meter"),
+                    s.meters.c.last_seq == bindparam("b_expected"),
+                )
+            )
+            .values(
+                last_seq=bindparam("b_new"),
+                chain_state=bindparam("b_chain"),
+                last_seen_us=bindparam("b_seen"),
+            )
+        )
+        for adv in batch.advances:
+            params = {
+                "b_meter": adv.meter_id,
+                "b_expected": adv.expected_seq,
+                "b_new": adv.new_seq,
+                "b_chain": adv.chain_state,
+                "b_seen": to_us(adv.last_seen),
+            }
+            if conn.execute(stmt, params).rowcount != 1:
+                raise ConcurrentUpdate(
+                    f"meter {adv.meter_id} moved past sequence {adv.expected_seq} in another "
+                    "worker; the batch was rolled back and will be verified again"
+                )
+        activated = [a.meter_id for a in batch.advances if a.activate]
+        if activated:
+            conn.execute(
+                update(s.meters)
+                .where(
+                    and_(
+                        s.meters.c.meter_id.in_(activated),
+                        s.meters.c.state == MeterState.PROVISIONED.value,
+                    )
+                )
+                .values(state=MeterState.ACTIVE.value)
+            )
+        cleared = [a.meter_id for a in batch.advances if a.clear_command]
+        if cleared:
+            conn.execute(
+                update(s.meters)
+                .where(s.meters.c.meter_id.in_(cleared))
+                .values(pending_command=None)
+            )
+        step("advances")
+    if batch.uplinks:
+        insert_ignore(
+            conn,
+            s.uplinks,
+            [
+                {
+                    "meter_id": u.meter_id,
+                    "first_seq": u.first_seq,
+                    "last_seq": u.last_seq,
+                    "received_us": to_us(u.received_at),
+                    "body": u.body,
+                    "disclosure": u.disclosure,
+                }
+                for u in batch.uplinks
+            ],
+        )
+        step("uplinks")
+    if batch.registrations:
+        insert_ignore(conn, s.registrations, [_registration_row(r) for r in batch.registrations])
+        step("registrations")
+    if batch.alerts:
+        insert_ignore(conn, s.alerts, [alert_row(a) for a in batch.alerts])
+        step("alerts")
+    if batch.rejections:
+        conn.execute(
+            s.rejections.insert(),
+            [
+                {
+                    "received_us": to_us(r.received_at),
+                    "meter_id": r.meter_id,
+                    "reason": r.reason.value,
+                    "detail": r.detail,
+                    "size": r.size,
+                    "digest": r.digest,
+                }
+                for r in batch.rejections
+            ],
+        )
+        step("rejections")
+    if batch.power_events:
+        insert_ignore(
+            conn,
+            s.power_events,
+            [
+                {"meter_id": p.meter_id, "feeder": p.feeder, "at_us": to_us(p.at)}
+                for p in batch.power_events
+            ],
+        )
+        step("power_events")
+    if batch.schedules_sent:
+        t = s.schedule_deliveries
+        conn.execute(
+            update(t)
+            .where(
+                and_(
+                    t.c.meter_id == bindparam("b_meter"),
+                    t.c.schedule_id == bindparam("b_sched"),
+                    t.c.version == bindparam("b_version"),
+                    t.c.sent_us.is_(None),
+                )
+            )
+            .values(sent_us=bindparam("b_at")),
+            [
+                {
+                    "b_meter": c.meter_id,
+                    "b_sched": c.schedule_id,
+                    "b_version": c.version,
+                    "b_at": to_us(c.at),
+                }
+                for c in batch.schedules_sent
+            ],
+        )
+        step("schedules_sent")
+    if batch.confirmations:
+        stmt = (
+            update(s.schedule_deliveries)
+            .where(
+                and_(
+                    s.schedule_deliveries.c.meter_id == bindparam("b_meter"),
+                    s.schedule_deliveries.c.schedule_id == bindparam("b_sched"),
+                    s.schedule_deliveries.c.version == bindparam("b_version"),
+                    s.schedule_deliveries.c.confirmed_us.is_(None),
+                )
+            )
+            .values(confirmed_us=bindparam("b_at"))
+        )
+        conn.execute(
+            stmt,
+            [
+                {
+                    "b_meter": c.meter_id,
+                    "b_sched": c.schedule_id,
+                    "b_version": c.version,
+                    "b_at": to_us(c.at),
+                }
+                for c in batch.confirmations
+            ],
+        )
+        step("confirmations")
+    if batch.enable_codes:
+        conn.execute(
+            s.enable_codes.insert(),
+            [
+                {
+                    "meter_id": e.meter_id,
+                    "acked_seq": e.acked_seq,
+                    "nonce": e.nonce,
+                    "issued_us": to_us(e.issued_at),
+                    "expires_us": to_us(e.expires_at),
+                    "credit_frame_s": dur_to_s(e.credit_frame),
+                }
+                for e in batch.enable_codes
+            ],
+        )
+        step("enable_codes")
+
+
+def _registration_row(r: RegistrationRecord) -> dict[str, Any]:
+    return {
+        "meter_id": r.meter_id,
+        "seq": r.seq,
+        "kind": r.kind,
+        "start_us": None if r.start is None else to_us(r.start),
+        "time_us": to_us(r.time),
+        "schedule_id": r.schedule_id,
+        "schedule_version": r.schedule_version,
+        "registers": registers_to_json(r.registers),
+        "usage": r.usage,
+        "charge": str(r.charge),
+        "expected_charge": None if r.expected_charge is None else str(r.expected_charge),
+        "auth_code": r.auth_code,
+        "received_us": to_us(r.received_at),
+    }
+
+
+def alert_row(a: NewAlert) -> dict[str, Any]:
+    return {
+        "kind": a.kind.value,
+        "severity": a.severity.value,
+        "meter_id": a.meter_id,
+        "feeder": a.feeder,
+        "detail": a.detail,
+        "occurred_us": to_us(a.occurred_at),
+        "raised_us": to_us(a.raised_at),
+        "acknowledged_us": None,
+        "dedup_key": a.dedup_key,
+    }

@@ -1,0 +1,68 @@
+"""Conversions between Python values and their stored forms (microseconds, seconds, strings)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sealmeter.clock import ensure_utc
+from sealmeter.store._records import RegisterReading
+
+__all__ = [
+    "dur_to_s",
+    "registers_from_json",
+    "registers_to_json",
+    "s_to_dur",
+    "to_us",
+    "us_to_dt",
+]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_us(when: datetime) -> int:
+    """An aware instant as integer microseconds since the Unix epoch."""
+    delta = ensure_utc(when) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def us_to_dt(us: int) -> datetime:
+    """Integer microseconds since the epoch as an aware UTC datetime."""
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def opt_us_to_dt(us: int | None) -> datetime | None:
+    """Like `us_to_dt`, passing None through."""
+    return None if us is None else us_to_dt(us)
+
+
+def dur_to_s(span: timedelta) -> int:
+    """A duration as whole seconds."""
+    return int(span.total_seconds())
+
+
+def s_to_dur(seconds: int) -> timedelta:
+    """Whole seconds as a duration."""
+    return timedelta(seconds=seconds)
+
+
+def registers_to_json(registers: tuple[RegisterReading, ...]) -> str:
+    """Registers as compact JSON: [[register, usage, "charge", "expected" or null], ...]."""
+    return json.dumps(
+        [
+            [r.register, r.usage, str(r.charge), None if r.expected is None else str(r.expected)]
+            for r in registers
+        ],
+        separators=(",", ":"),
+    )
+
+
+def registers_from_json(text: str) -> tuple[RegisterReading, ...]:
+    """The inverse of `registers_to_json`."""
+    raw: list[list[Any]] = json.loads(text)
+    return tuple(
+        RegisterReading(str(r), int(u), Decimal(c), None if e is None else Decimal(e))
+        for r, u, c, e in raw
+    )

@@ -1,0 +1,112 @@
+"""Opening a database for the head-end: SQLite in WAL mode by default, PostgreSQL to scale out.
+
+`open_engine(url, schema=...)` returns a SQLAlchemy `Engine` set up for the hot path:
+SQLite gets WAL journaling, `synchronous=NORMAL`, a busy timeout and `BEGIN IMMEDIATE`
+transactions (so concurrent writers queue instead of deadlocking on a lock upgrade);
+PostgreSQL gets a `search_path` to an optional schema, created on first use, so tests and
+tenants can be isolated from each other.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.pool import StaticPool
+
+from sealmeter.store.errors import StoreConfigError, StoreUnavailable
+
+__all__ = ["DEFAULT_URL", "open_engine"]
+
+DEFAULT_URL = "sqlite:///sealmeter.db"
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def open_engine(url: str = DEFAULT_URL, *, schema: str | None = None) -> Engine:
+    """Create an engine for `url` (``sqlite:///file.db``, ``sqlite://`` or ``postgresql+psycopg://...``).
+
+    `schema` (PostgreSQL only) puts every table in that schema, creating it if needed.
+    Raises `StoreConfigError` for a URL we cannot use and `StoreUnavailable` when the
+    database cannot be reached.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreConfigError(
+            f"cannot parse database URL {url!r}: {exc}; use sqlite:///FILE or "
+            "postgresql+psycopg://USER@HOST:PORT/DB"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if schema is not None:
+            raise StoreConfigError("a schema can only be given for PostgreSQL; drop --schema")
+        return _sqlite_engine(url, in_memory=parsed.database in (None, "", ":memory:"))
+    if backend == "postgresql":
+        if parsed.get_driver_name() != "psycopg":
+            raise StoreConfigError(
+                f"PostgreSQL URL {parsed.render_as_string(hide_password=True)} must use the "
+                "psycopg 3 driver: write postgresql+psycopg://..."
+            )
+        return _postgres_engine(url, schema)
+    raise StoreConfigError(
+        f"unsupported database {backend!r} in {parsed.render_as_string(hide_password=True)}; "
+        "use SQLite (sqlite:///FILE) or PostgreSQL (postgresql+psycopg://...)"
+    )
+
+
+def _sqlite_engine(url: str, *, in_memory: bool) -> Engine:
+    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    if in_memory:
+        kwargs["poolclass"] = StaticPool  # one shared in-memory database for every thread
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see below)
+        cur = dbapi_conn.cursor()
+        if not in_memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _postgres_engine(url: str, schema: str | None) -> Engine:
+    connect_args: dict[str, Any] = {"connect_timeout": 10}
+    if schema is not None:
+        if not _SCHEMA_NAME.match(schema):
+            raise StoreConfigError(
+                f"schema name {schema!r} is not a plain lower-case identifier; use letters, "
+                "digits and underscores"
+            )
+        connect_args["options"] = f"-csearch_path={schema}"
+    engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+    if schema is not None:
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        except OperationalError as exc:
+            engine.dispose()
+            raise StoreUnavailable(
+                f"cannot reach PostgreSQL at {make_url(url).render_as_string(hide_password=True)}: "
+                f"{exc.orig}; start the server or fix the URL"
+            ) from None
+    return engine
+
+
+def drop_schema(engine: Engine, schema: str) -> None:
+    """Drop a PostgreSQL schema and everything in it (tests use this to clean up)."""
+    if not _SCHEMA_NAME.match(schema):
+        raise StoreConfigError(f"schema name {schema!r} is not a plain identifier")
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))

@@ -1,0 +1,1 @@
+"""Alembic migrations of the head-end store (package data; run by `sealmeter.store.migrate`)."""
