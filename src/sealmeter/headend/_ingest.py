@@ -89,7 +89,7 @@ _REASONS: tuple[tuple[type[ProtocolPeerError], RejectionReason], ...] = (
     (ChainStale, RejectionReason.REPLAY),
     (ChainConflict, RejectionReason.DUPLICATE_CONFLICT),
     (ChainReorder, RejectionReason.REORDERED),
-    (ChainGap, RejectionReason.BAD_CHAIN),
+    (ChainGap, RejectionReason.SEQUENCE_GAP),
     (BadAuthCode, RejectionReason.BAD_CHAIN),
     (WrongDirection, RejectionReason.MALFORMED),
     (MalformedMessage, RejectionReason.MALFORMED),

@@ -45,7 +45,7 @@ def open_engine(url: str = DEFAULT_URL, *, schema: str | None = None) -> Engine:
             raise StoreConfigError("a schema can only be given for PostgreSQL; drop --schema")
         return _sqlite_engine(url, in_memory=parsed.database in (None, "", ":memory:"))
     if backend == "postgresql":
-        if parsed.get_driver_name() != "psycopg":
+        if parsed.drivername != "postgresql+psycopg":
             raise StoreConfigError(
                 f"PostgreSQL URL {parsed.render_as_string(hide_password=True)} must use the "
                 "psycopg 3 driver: write postgresql+psycopg://..."

@@ -91,6 +91,7 @@ class RejectionReason(enum.Enum):
     BAD_SIGNATURE = "bad_signature"
     DECRYPT_FAILED = "decrypt_failed"
     BAD_CHAIN = "bad_chain"  # MAC chain does not verify
+    SEQUENCE_GAP = "sequence_gap"  # registrations missing before this one (ask for a resend)
     REPLAY = "replay"  # an old sequence number with different content, or a reused nonce
     REORDERED = "reordered"
     DUPLICATE_CONFLICT = "duplicate_conflict"  # same sequence number, different registration

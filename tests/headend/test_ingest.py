@@ -1,0 +1,300 @@
+"""Ingest on both stores: enable codes, exactly once under duplicates, every rejection logged."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sealmeter.headend import (
+    REJECTION_ANSWER,
+    AlertKind,
+    BoxKeys,
+    HeadEnd,
+    MeterState,
+    RejectionReason,
+)
+from sealmeter.headend.testing import MeterSide
+from sealmeter.protocol import CommandKind, MeterChain, ProtocolPeerError, Suite, TamperKind
+from tests.headend.conftest import T0
+from tests.store.conftest import Database
+
+MakeMeter = Callable[..., MeterSide]
+USAGE = {"1.8.1": (1200, Decimal("0.36")), "1.8.2": (300, Decimal("0.06"))}
+
+
+def provisioned(
+    he: HeadEnd, make_meter: MakeMeter, meter_id: str = "m1", **kw: object
+) -> MeterSide:
+    m = make_meter(meter_id, seed=hash(meter_id) % 1000)
+    he.provision(m.provisioning("cust-" + meter_id, **kw), T0)  # type: ignore[arg-type]
+    return m
+
+
+def rejections(he: HeadEnd) -> list[RejectionReason]:
+    return [r.reason for r in he.list_rejections(limit=1000).items]
+
+
+def test_authentic_uplink_gets_an_enable_code_and_is_stored(
+    headend: HeadEnd, make_meter: MakeMeter
+) -> None:
+    m = provisioned(headend, make_meter)
+    for h in (1, 2, 3):
+        m.register(T0 + timedelta(hours=h), USAGE)
+    now = T0 + timedelta(hours=3)
+    down = m.accept(headend.handle_uplink(m.uplink(now), now), now)
+    assert down.enable_code is not None
+    assert down.enable_code.acked_seq == 3
+    assert down.enable_code.expires == now + headend.policy.enable_code_validity
+    assert m.queue == []
+    regs = headend.list_registrations(meter_id="m1").items
+    assert [r.seq for r in regs] == [1, 2, 3]
+    assert all(r.charge == Decimal("0.42") and r.usage == 1500 for r in regs)
+    codes = headend.list_enable_codes(meter_id="m1").items
+    assert [(c.acked_seq, c.nonce) for c in codes] == [(3, m.last_nonce)]
+    rec = headend.get_meter("m1")
+    assert (rec.state, rec.last_seq, rec.last_seen) == (MeterState.ACTIVE, 3, now)
+
+
+def test_a_duplicate_delivery_is_acknowledged_again_and_stored_once(
+    headend: HeadEnd, make_meter: MakeMeter
+) -> None:
+    m = provisioned(headend, make_meter)
+    m.register(T0, USAGE)
+    up = m.uplink(T0)
+    answers = [headend.handle_uplink(up, T0 + timedelta(seconds=i)) for i in range(4)]
+    assert REJECTION_ANSWER not in answers
+    for ans in answers:
+        down = m.accept(ans, T0)
+        assert down.enable_code is not None and down.enable_code.acked_seq == 1
+    assert len(headend.list_registrations().items) == 1
+    assert len(headend.list_enable_codes().items) == 4
+    assert rejections(headend) == []
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_exactly_once_under_duplicated_dropped_and_reordered_delivery(
+    database: Database, box_keys: BoxKeys, seed: int
+) -> None:
+    """A seeded lossy, duplicating, reordering link: every registration stored exactly once."""
+    rng = random.Random(seed)
+    he = HeadEnd(database.open(), box_keys)
+    meter_id = f"q{seed}"
+    m = MeterSide(meter_id, box_keys.public(Suite.EC_MODERN), random.Random(seed))
+    he.provision(m.provisioning("c"), T0)
+    made = 0
+    in_flight: list[bytes] = []
+    now = T0
+    for _step in range(12):
+        now += timedelta(minutes=5)
+        for _ in range(rng.randint(0, 2)):
+            m.register(now, USAGE)
+            made += 1
+        in_flight.append(m.uplink(now))
+        rng.shuffle(in_flight)
+        delivered = [u for u in in_flight if rng.random() < 0.7]
+        delivered += rng.sample(in_flight, k=min(len(in_flight), rng.randint(0, 2)))
+        for up in delivered:
+            answer = he.handle_uplink(up, now)
+            if up is in_flight[-1] and answer != REJECTION_ANSWER and rng.random() < 0.8:
+                try:
+                    m.accept(answer, now)
+                except ProtocolPeerError:
+                    pass  # an answer to an older nonce: the meter ignores it
+        in_flight = in_flight[-3:]
+    # finally a clean exchange flushes the queue
+    now += timedelta(minutes=5)
+    m.accept(he.handle_uplink(m.uplink(now), now), now)
+    stored = [r.seq for r in he.list_registrations(meter_id=meter_id, limit=1000).items]
+    assert stored == list(range(1, made + 1)), f"seed {seed}"
+    assert m.queue == []
+    he.close()
+
+
+def test_restart_continues_the_chain_exactly(
+    database: Database, box_keys: BoxKeys, make_meter: MakeMeter
+) -> None:
+    he = HeadEnd(database.open(), box_keys)
+    m = provisioned(he, make_meter)
+    m.register(T0, USAGE)
+    m.accept(he.handle_uplink(m.uplink(T0), T0), T0)
+    he.close()
+    again = HeadEnd(database.open(), box_keys)
+    later = T0 + timedelta(hours=1)
+    m.register(later, USAGE)
+    down = m.accept(again.handle_uplink(m.uplink(later), later), later)
+    assert down.enable_code is not None and down.enable_code.acked_seq == 2
+    assert [r.seq for r in again.list_registrations().items] == [1, 2]
+    again.close()
+
+
+def test_every_rejection_reason_is_recorded(
+    headend: HeadEnd, make_meter: MakeMeter, box_keys: BoxKeys
+) -> None:
+    m = provisioned(headend, make_meter)
+    m.register(T0, USAGE)
+    good = m.uplink(T0)
+    cases: list[tuple[bytes, RejectionReason]] = []
+    cases.append((b"\x01\x01", RejectionReason.MALFORMED))
+    stranger = make_meter("ghost", seed=9)
+    stranger.register(T0, USAGE)
+    cases.append((stranger.uplink(T0), RejectionReason.UNKNOWN_METER))
+    # sealed to another head-end's keys
+    other_box = BoxKeys.generate([Suite.EC_MODERN])
+    lost = MeterSide("m1", other_box.public(Suite.EC_MODERN), random.Random(3))
+    lost.keys = m.keys
+    lost.register(T0, USAGE)
+    cases.append((lost.uplink(T0), RejectionReason.WRONG_RECIPIENT))
+    # signed by another key claiming to be m1
+    forger = make_meter("m1", seed=77)
+    forger.register(T0, USAGE)
+    cases.append((forger.uplink(T0), RejectionReason.BAD_SIGNATURE))
+    # the pinned suite is ec-modern; a nist-p256 envelope is a downgrade attempt
+    p256 = make_meter("m1", seed=78, suite=Suite.NIST_P256)
+    p256.register(T0, USAGE)
+    cases.append((p256.uplink(T0), RejectionReason.SUITE_MISMATCH))
+    # a flipped bit in the ciphertext
+    flipped = bytearray(good)
+    flipped[len(flipped) // 2] ^= 0x01
+    cases.append((bytes(flipped), RejectionReason.BAD_SIGNATURE))
+    # right keys, wrong chain key: the MAC chain does not verify
+    wrong_chain = make_meter("m1", seed=5)
+    wrong_chain.keys = m.keys
+    wrong_chain.register(T0, USAGE)
+    cases.append((wrong_chain.uplink(T0), RejectionReason.BAD_CHAIN))
+    for data, _ in cases:
+        assert headend.handle_uplink(data, T0) == REJECTION_ANSWER
+    assert rejections(headend) == [reason for _, reason in cases]
+    assert headend.list_registrations().items == ()
+    assert headend.get_meter("m1").last_seq == 0
+    # the genuine uplink still goes through afterwards: nothing above changed state
+    assert m.accept(headend.handle_uplink(good, T0), T0).enable_code is not None
+    alerts = {a.kind for a in headend.list_alerts().items}
+    assert AlertKind.REJECTED_UPLINK in alerts
+
+
+def test_chain_attacks_are_rejected_with_their_reason(
+    headend: HeadEnd, make_meter: MakeMeter
+) -> None:
+    m = provisioned(headend, make_meter)
+    for h in range(3):
+        m.register(T0 + timedelta(hours=h), USAGE)
+    first, second, third = m.queue
+    # a gap: registration 2 and 3 without 1
+    m.queue = [second, third]
+    assert headend.handle_uplink(m.uplink(T0), T0) == REJECTION_ANSWER
+    # reordered within one uplink
+    m.queue = [first, second, first]
+    assert headend.handle_uplink(m.uplink(T0), T0) == REJECTION_ANSWER
+    m.queue = [first, second, third]
+    m.accept(headend.handle_uplink(m.uplink(T0), T0), T0)
+    # an edited copy of an accepted registration (same seq, different usage)
+    edited = replace(second, registers=(replace(second.registers[0], usage=1),))
+    m.queue = [edited]
+    assert headend.handle_uplink(m.uplink(T0), T0) == REJECTION_ANSWER
+    reasons = rejections(headend)
+    assert reasons[:2] == [RejectionReason.SEQUENCE_GAP, RejectionReason.REORDERED]
+    assert reasons[2] in (RejectionReason.DUPLICATE_CONFLICT, RejectionReason.BAD_CHAIN)
+    assert [a.kind for a in headend.list_alerts(kind=AlertKind.SEQUENCE_GAP).items] == [
+        AlertKind.SEQUENCE_GAP
+    ]
+    assert [r.seq for r in headend.list_registrations().items] == [1, 2, 3]
+
+
+def test_old_registrations_beyond_the_window_are_a_replay(
+    headend: HeadEnd, make_meter: MakeMeter
+) -> None:
+    m = provisioned(headend, make_meter)
+    m.register(T0, USAGE)
+    old = m.uplink(T0)
+    m.accept(headend.handle_uplink(old, T0), T0)
+    for i in range(70):
+        m.register(T0 + timedelta(minutes=i + 1), USAGE)
+    now = T0 + timedelta(hours=2)
+    m.accept(headend.handle_uplink(m.uplink(now), now), now)
+    assert headend.handle_uplink(old, now) == REJECTION_ANSWER
+    assert rejections(headend) == [RejectionReason.REPLAY]
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(pos=st.integers(0, 10_000), bit=st.integers(0, 7))
+def test_any_flipped_bit_is_rejected_and_changes_nothing(
+    headend: HeadEnd, make_meter: MakeMeter, pos: int, bit: int
+) -> None:
+    meter_id = "flip"
+    try:
+        m = provisioned(headend, make_meter, meter_id)
+    except Exception:  # provisioned by an earlier example of this test
+        m = make_meter(meter_id, seed=hash(meter_id) % 1000)
+    m.queue = []
+    m.chain = MeterChain.start(m.chain_key)
+    m.register(T0, USAGE)
+    data = bytearray(m.uplink(T0))
+    data[pos % len(data)] ^= 1 << bit
+    before = headend.get_meter(meter_id)
+    assert headend.handle_uplink(bytes(data), T0) == REJECTION_ANSWER
+    assert headend.get_meter(meter_id) == before
+    assert headend.list_registrations(meter_id=meter_id).items == ()
+
+
+def test_a_blocked_meter_gets_a_block_command_and_no_enable_code(
+    headend: HeadEnd, make_meter: MakeMeter
+) -> None:
+    m = provisioned(headend, make_meter)
+    headend.block("m1", "unpaid bills")
+    m.register(T0, USAGE)
+    down = m.accept(headend.handle_uplink(m.uplink(T0), T0), T0)
+    assert down.enable_code is None
+    assert [c.kind for c in down.commands] == [CommandKind.BLOCK]
+    assert len(headend.list_registrations().items) == 1  # data is still stored
+    headend.unblock("m1")
+    later = T0 + timedelta(hours=1)
+    down = m.accept(headend.handle_uplink(m.uplink(later), later), later)
+    assert [c.kind for c in down.commands] == [CommandKind.UNBLOCK]
+    assert down.enable_code is not None
+    even_later = later + timedelta(hours=1)
+    down = m.accept(headend.handle_uplink(m.uplink(even_later), even_later), even_later)
+    assert down.commands == ()  # the unblock command went out once
+
+
+def test_a_decommissioned_meter_is_refused(headend: HeadEnd, make_meter: MakeMeter) -> None:
+    m = provisioned(headend, make_meter)
+    headend.decommission("m1")
+    m.register(T0, USAGE)
+    assert headend.handle_uplink(m.uplink(T0), T0) == REJECTION_ANSWER
+    assert rejections(headend) == [RejectionReason.DECOMMISSIONED]
+
+
+def test_tamper_reports_raise_alerts_once(headend: HeadEnd, make_meter: MakeMeter) -> None:
+    m = provisioned(headend, make_meter)
+    status = m.status(T0, ((TamperKind.HOUSING_OPENED, T0 - timedelta(minutes=3)),))
+    up = m.uplink(T0, status)
+    headend.handle_uplink(up, T0)
+    headend.handle_uplink(up, T0)  # re-delivered: still one alert
+    tamper = headend.list_alerts(kind=AlertKind.TAMPER).items
+    assert len(tamper) == 1
+    assert tamper[0].meter_id == "m1"
+    assert "housing opened" in tamper[0].detail
+
+
+def test_many_uplinks_in_one_batch(headend: HeadEnd, make_meter: MakeMeter) -> None:
+    meters = [provisioned(headend, make_meter, f"b{i}") for i in range(5)]
+    for m in meters:
+        m.register(T0, USAGE)
+    ups = [m.uplink(T0) for m in meters]
+    answers = headend.handle_uplinks([*ups, b"junk", ups[0]], T0)
+    assert answers[5] == REJECTION_ANSWER
+    for m, ans in zip(meters, answers[:5], strict=True):
+        assert m.accept(ans, T0).enable_code is not None
+    assert headend.metrics()["registrations"] == 5
