@@ -192,7 +192,7 @@ def write_batch(conn: Connection, batch: IngestBatch, hook: Hook | None = None) 
                 last_seen_us=bindparam("b_seen"),
             )
         )
-        for adv in batch.advances:
+        for adv in sorted(batch.advances, key=lambda a: a.meter_id):  # one lock order for all
             params = {
                 "b_meter": adv.meter_id,
                 "b_expected": adv.expected_seq,

@@ -51,11 +51,18 @@ from sealmeter.store._records import (
     ScheduleRecord,
     Severity,
 )
-from sealmeter.store.errors import AlreadyExists, BadCursor, NotFound, StoreUnavailable
+from sealmeter.store.errors import (
+    AlreadyExists,
+    BadCursor,
+    ConcurrentUpdate,
+    NotFound,
+    StoreUnavailable,
+)
 
 __all__ = ["NewMeter", "PowerEvent", "Store", "StoredMeter"]
 
 MAX_PAGE = 1000
+_RETRYABLE = {"40001", "40P01"}  # serialization failure, deadlock detected
 T = TypeVar("T")
 
 
@@ -129,6 +136,11 @@ class Store:
         except (OperationalError, DBAPIError) as exc:
             if isinstance(exc, IntegrityError):
                 raise
+            if getattr(exc.orig, "sqlstate", None) in _RETRYABLE:
+                raise ConcurrentUpdate(
+                    f"the database aborted the transaction to resolve a conflict ({exc.orig}); "
+                    "nothing was written; retry"
+                ) from None
             raise StoreUnavailable(
                 f"database error, transaction rolled back: {exc.orig}; retry, and check the "
                 "database if it persists"
