@@ -12,16 +12,20 @@ from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
 
-from sealmeter.headend._schedules import ParsedSchedule
+import numpy as np
+
+from sealmeter.headend._schedules import ParsedSchedule, parse_schedule
 from sealmeter.headend._tariff import register_charge
 from sealmeter.protocol.messages import Registration
 from sealmeter.store import Bill, BillLine, RegisterReading, Store
+from sealmeter.tariff import RateSchedule, TariffError, UsageSeries, round_money
+from sealmeter.tariff import bill as tariff_bill
 
 __all__ = ["compute_bill", "customer_refs", "recompute_registers"]
 
 
 def recompute_registers(
-    reg: Registration, schedule: ParsedSchedule | None, start: datetime | None
+    reg: Registration, schedule: ParsedSchedule | None
 ) -> tuple[tuple[RegisterReading, ...], Decimal | None]:
     """Registers of `reg` with the head-end's charge beside the meter's, and the total.
 
@@ -30,11 +34,7 @@ def recompute_registers(
     out: list[RegisterReading] = []
     total: Decimal | None = Decimal(0) if schedule is not None else None
     for r in reg.registers:
-        expected = (
-            None
-            if schedule is None
-            else register_charge(schedule, r.obis, r.usage, start, reg.time)
-        )
+        expected = None if schedule is None else register_charge(schedule, r.obis, r.usage)
         out.append(RegisterReading(r.obis, r.usage, r.charge, expected))
         if total is not None:
             total = None if expected is None else total + expected
@@ -47,24 +47,38 @@ def customer_refs(store: Store) -> list[str]:
 
 
 def compute_bill(store: Store, customer_ref: str, start: datetime, end: datetime) -> Bill:
-    """The bill of `customer_ref` for `[start, end)`: per register and in total."""
+    """The bill of `customer_ref` for `[start, end)`: per register, standing charge, total.
+
+    Each register line is the sum of the exact recomputed charges, rounded once with the
+    tariff core's rule (`round_money`); the standing charge comes from the tariff core's own
+    billing of the meters' schedules over the period; the total is their sum.
+    """
     meters = store.meters_of_customer(customer_ref)
     ids = tuple(m.meter_id for m in meters)
     regs = store.registrations_between(ids, start, end) if ids else []
     usage: dict[str, int] = defaultdict(int)
     charge: dict[str, Decimal] = defaultdict(Decimal)
-    total = Decimal(0)
-    meter_total = Decimal(0)
+    meter_charge = Decimal(0)
     mismatches = 0
     for reg in regs:
         for r in reg.registers:
             usage[r.register] += r.usage
             charge[r.register] += r.expected if r.expected is not None else r.charge
-        total += reg.expected_charge if reg.expected_charge is not None else reg.charge
-        meter_total += reg.charge
+        meter_charge += reg.charge
         if not reg.reconciled:
             mismatches += 1
-    lines = tuple(BillLine(k, usage[k], charge[k]) for k in sorted(usage))
+    currency = "EUR"
+    standing = Decimal(0)
+    for m in meters:
+        schedules = (
+            [parse_schedule(s.document).schedule for s in store.list_schedules(m.schedule_id)]
+            if m.schedule_id
+            else []
+        )
+        if schedules:
+            currency = schedules[0].currency
+            standing += _standing(schedules, start, end)
+    lines = tuple(BillLine(k, usage[k], round_money(charge[k], currency)) for k in sorted(usage))
     return Bill(
         customer_ref=customer_ref,
         meter_ids=ids,
@@ -72,9 +86,20 @@ def compute_bill(store: Store, customer_ref: str, start: datetime, end: datetime
         period_end=end,
         lines=lines,
         total_usage=sum(usage.values()),
-        total=total,
-        meter_total=meter_total,
+        standing_charge=standing,
+        total=sum((line.charge for line in lines), Decimal(0)) + standing,
+        meter_total=round_money(meter_charge, currency),
         registrations=len(regs),
         mismatches=mismatches,
-        currency="EUR",
+        currency=currency,
     )
+
+
+def _standing(schedules: list[RateSchedule], start: datetime, end: datetime) -> Decimal:
+    """The tariff core's prorated standing charge over `[start, end)` (no usage)."""
+    a, b = int(start.timestamp()), int(end.timestamp())
+    series = UsageSeries(np.array([a]), np.array([max(b, a + 1)]), np.array([0]))
+    try:
+        return tariff_bill(schedules, series).standing_charge
+    except TariffError:
+        return Decimal(0)  # the period lies outside every version's validity

@@ -277,7 +277,7 @@ class HeadEnd:
         *,
         meter_ids: Sequence[str] | None = None,
     ) -> ScheduleRecord:
-        """Publish a rate schedule file (JSON/TOML text); queue it for its meters.
+        """Publish a rate schedule file (the tariff core's TOML or JSON); queue it for its meters.
 
         Delivery goes to every meter on that schedule id (plus `meter_ids`, which are moved
         onto it). A version not newer than the newest published one is refused.
@@ -291,7 +291,12 @@ class HeadEnd:
                 f"the published version {existing[-1].version}; raise the version"
             )
         rec = ScheduleRecord(
-            parsed.schedule_id, parsed.version, parsed.valid_from, parsed.valid_to, at, document
+            parsed.schedule_id,
+            parsed.version,
+            parsed.valid_from,
+            parsed.valid_to,
+            at,
+            parsed.canonical,
         )
         self.store.add_schedule(rec)
         for meter_id in meter_ids or ():

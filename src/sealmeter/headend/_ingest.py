@@ -343,11 +343,9 @@ class Ingestor:
         view.chain = opened.chain
         view.touched = True
         self.counters["duplicates_acknowledged"] += len(opened.duplicates)
-        previous: datetime | None = None
         for reg in opened.accepted:
             schedule = self._schedule(reg.schedule_id, reg.schedule_version)
-            registers, expected = recompute_registers(reg, schedule, previous)
-            previous = reg.time
+            registers, expected = recompute_registers(reg, schedule)
             record = RegistrationRecord(
                 meter_id=rec.meter_id,
                 seq=reg.seq,
@@ -451,10 +449,16 @@ class Ingestor:
                 credit_frame=CreditFrame(rec.credit_frame, self.policy.credit_limit),
             )
         schedules: list[ScheduleUpdate] = []
+        status = opened.uplink.status
         for schedule_id, version in pending.get(rec.meter_id, []):
+            if (
+                status is not None
+                and status.schedule_id == schedule_id
+                and status.schedule_version >= version
+            ):
+                continue  # this very uplink confirms the meter holds it
             parsed = self._schedule(schedule_id, version)
-            doc = self.store.get_schedule(schedule_id, version)
-            if parsed is None or doc is None:
+            if parsed is None:
                 continue
             schedules.append(
                 ScheduleUpdate(
@@ -462,7 +466,7 @@ class Ingestor:
                     version,
                     parsed.valid_from,
                     parsed.valid_to,
-                    doc.document.encode("utf-8"),
+                    parsed.schedule.to_bytes(),
                 )
             )
             view.sent_schedules.add((schedule_id, version))

@@ -1,49 +1,67 @@
-"""Reading a published rate schedule document: its id, version and validity.
+"""Reading a rate schedule document for publication: the tariff core parses and validates it.
 
-The tariff core owns the schedule format; the head-end needs only the identity and validity
-of a version to publish and track it, plus the parsed schedule to recompute charges.
+Operators publish the human-written schedule file (TOML or JSON, the tariff core's format).
+The head-end keeps the canonical bytes (`RateSchedule.to_bytes()`): that is what it sends to
+meters in a schedule update and what it recomputes charges with.
 """
 
 from __future__ import annotations
 
 import json
+import tomllib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sealmeter.clock import ensure_utc
 from sealmeter.headend.errors import ScheduleError
+from sealmeter.tariff import RateSchedule, TariffError, schedule_from_dict
 
 __all__ = ["ParsedSchedule", "parse_schedule"]
 
 
 @dataclass(frozen=True, slots=True)
 class ParsedSchedule:
-    """Identity and validity of a schedule document (and the parsed tariff object)."""
+    """A validated schedule with its identity and validity."""
 
-    schedule_id: str
-    version: int
-    valid_from: datetime
-    valid_to: datetime | None
-    schedule: Any
+    schedule: RateSchedule
+
+    @property
+    def schedule_id(self) -> str:
+        """The schedule's id."""
+        return self.schedule.id
+
+    @property
+    def version(self) -> int:
+        """The schedule's version."""
+        return self.schedule.version
+
+    @property
+    def valid_from(self) -> datetime:
+        """Start of validity (UTC)."""
+        return self.schedule.valid_from
+
+    @property
+    def valid_to(self) -> datetime | None:
+        """End of validity (UTC), or None for open-ended."""
+        return self.schedule.valid_to
+
+    @property
+    def canonical(self) -> str:
+        """The canonical JSON text (what is stored and sent)."""
+        return self.schedule.to_bytes().decode("ascii")
 
 
 def parse_schedule(document: str) -> ParsedSchedule:
-    """Parse a schedule file (JSON); `ScheduleError` names the bad field."""
+    """Parse a schedule file's text (JSON, or TOML); `ScheduleError` names the bad field."""
+    text = document.strip()
     try:
-        doc = json.loads(document)
-    except ValueError as exc:
-        raise ScheduleError(f"the schedule is not valid JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise ScheduleError("the schedule must be a JSON object")
+        data = json.loads(text) if text.startswith("{") else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise ScheduleError(f"the schedule is neither valid JSON nor TOML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ScheduleError("the schedule must be a JSON object or a TOML table")
     try:
-        sid = str(doc["id"])
-        version = int(doc["version"])
-        valid_from = ensure_utc(datetime.fromisoformat(doc["valid_from"]))
-        raw_to = doc.get("valid_to")
-        valid_to = None if raw_to is None else ensure_utc(datetime.fromisoformat(raw_to))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ScheduleError(
-            f"the schedule lacks or garbles a field ({exc}); it needs id, version, valid_from"
-        ) from None
-    return ParsedSchedule(sid, version, valid_from, valid_to, doc)
+        return ParsedSchedule(schedule_from_dict(data))
+    except TariffError as exc:
+        raise ScheduleError(f"the schedule is invalid: {exc}") from None
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise ScheduleError(f"the schedule is malformed: {exc}") from None

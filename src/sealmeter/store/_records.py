@@ -257,8 +257,9 @@ class Bill:
     period_end: datetime
     lines: tuple[BillLine, ...]
     total_usage: int
-    total: Decimal  # the head-end's recomputed charge
-    meter_total: Decimal  # what the meters charged
+    standing_charge: Decimal  # prorated fixed charge of the schedules over the period
+    total: Decimal  # the head-end's recomputed charge: rounded lines plus standing charge
+    meter_total: Decimal  # what the meters charged for usage (rounded like the lines)
     registrations: int
     mismatches: int  # registrations whose charges differ
     currency: str

@@ -1,0 +1,124 @@
+"""Billing and reconciliation with the tariff core, against hand-computed bills."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+import sealmeter.tariff
+from sealmeter.headend import AlertKind, HeadEnd, ScheduleError
+from sealmeter.headend.testing import MeterSide
+from tests.headend.conftest import T0
+
+MakeMeter = Callable[..., MeterSide]
+DATA = Path(sealmeter.tariff.__file__).parent / "data"
+HTNT = (DATA / "de-neustadt-donau-ht-nt.toml").read_text()
+BERLIN = ZoneInfo("Europe/Berlin")
+# Prices of the shipped German HT/NT tariff: HT 0.2437 EUR/kWh (1.8.1), NT 0.2021 (1.8.2),
+# standing charge 8.325 EUR per month.
+HT_1200 = Decimal("0.29244")  # 1.2 kWh x 0.2437
+NT_300 = Decimal("0.06063")  # 0.3 kWh x 0.2021
+
+
+def _meter_on_htnt(he: HeadEnd, make_meter: MakeMeter) -> MeterSide:
+    he.publish_schedule(HTNT, T0 - timedelta(days=1))
+    m = make_meter("de1", seed=3)
+    he.provision(m.provisioning("anna", schedule_id="de-swn-donau-ht-nt"), T0)
+    return m
+
+
+def test_a_month_bill_equals_the_hand_computed_one(headend: HeadEnd, make_meter: MakeMeter) -> None:
+    m = _meter_on_htnt(headend, make_meter)
+    for h in range(3):
+        m.register(
+            T0 + timedelta(hours=h),
+            {"1.8.1": (1200, HT_1200), "1.8.2": (300, NT_300)},
+            schedule_id="de-swn-donau-ht-nt",
+            schedule_version=1,
+        )
+    m.accept(headend.handle_uplink(m.uplink(T0 + timedelta(hours=3)), T0), T0)
+    march = datetime(2026, 3, 1, tzinfo=BERLIN)
+    april = datetime(2026, 4, 1, tzinfo=BERLIN)
+    bill = headend.bill("anna", march, april)
+    # by hand: HT 3.6 kWh x 0.2437 = 0.87732 -> 0.88; NT 0.9 kWh x 0.2021 = 0.18189 -> 0.18;
+    # standing charge one whole month = 8.325 -> 8.33 (half up); total 9.39
+    assert [(line.register, line.usage, line.charge) for line in bill.lines] == [
+        ("1.8.1", 3600, Decimal("0.88")),
+        ("1.8.2", 900, Decimal("0.18")),
+    ]
+    assert bill.standing_charge == Decimal("8.33")
+    assert bill.total == Decimal("9.39")
+    assert bill.meter_total == Decimal("1.06")
+    assert (bill.registrations, bill.mismatches, bill.currency) == (3, 0, "EUR")
+    assert headend.list_alerts(kind=AlertKind.CHARGE_MISMATCH).items == ()
+    # a period without registrations bills the standing charge only
+    empty = headend.bill("anna", april, datetime(2026, 5, 1, tzinfo=BERLIN))
+    assert (empty.lines, empty.total) == ((), Decimal("8.33"))
+
+
+def test_a_meter_that_overcharges_raises_a_mismatch_alert(
+    headend: HeadEnd, make_meter: MakeMeter
+) -> None:
+    m = _meter_on_htnt(headend, make_meter)
+    m.register(
+        T0,
+        {"1.8.1": (1200, Decimal("0.30")), "1.8.2": (300, NT_300)},
+        schedule_id="de-swn-donau-ht-nt",
+        schedule_version=1,
+    )
+    m.accept(headend.handle_uplink(m.uplink(T0), T0), T0)
+    (reg,) = headend.list_registrations().items
+    assert reg.expected_charge == HT_1200 + NT_300
+    assert not reg.reconciled
+    alerts = headend.list_alerts(kind=AlertKind.CHARGE_MISMATCH).items
+    assert len(alerts) == 1
+    assert "0.36063" in alerts[0].detail
+    bill = headend.bill("anna", T0 - timedelta(days=1), T0 + timedelta(days=1))
+    assert bill.mismatches == 1
+    assert bill.total - bill.standing_charge == Decimal("0.29") + Decimal("0.06")
+
+
+def test_an_unpublished_schedule_cannot_be_reconciled(
+    headend: HeadEnd, make_meter: MakeMeter
+) -> None:
+    m = _meter_on_htnt(headend, make_meter)
+    m.register(T0, {"1.8.1": (10, Decimal("0.01"))}, schedule_id="nope", schedule_version=9)
+    m.accept(headend.handle_uplink(m.uplink(T0), T0), T0)
+    assert [a.kind for a in headend.list_alerts().items] == [AlertKind.SCHEDULE_UNKNOWN]
+    assert headend.list_registrations().items[0].expected_charge is None
+
+
+def test_schedule_publication_versions_and_delivery(
+    headend: HeadEnd, make_meter: MakeMeter
+) -> None:
+    m = _meter_on_htnt(headend, make_meter)
+    with pytest.raises(ScheduleError, match="not newer"):
+        headend.publish_schedule(HTNT, T0)
+    with pytest.raises(ScheduleError, match="neither valid JSON nor TOML"):
+        headend.publish_schedule("id = [", T0)
+    with pytest.raises(ScheduleError, match="invalid"):
+        headend.publish_schedule(HTNT.replace('price = "0.2437"', 'price = "-1"'), T0)
+    (delivery,) = headend.schedule_deliveries()
+    assert (delivery.version, delivery.sent_at, delivery.confirmed_at) == (1, None, None)
+    down = m.accept(headend.handle_uplink(m.uplink(T0), T0), T0)
+    (update,) = down.schedules
+    assert (update.schedule_id, update.version) == ("de-swn-donau-ht-nt", 1)
+    assert sealmeter.tariff.RateSchedule.from_bytes(update.schedule_bytes).id == update.schedule_id
+    assert headend.schedule_deliveries()[0].sent_at == T0
+    later = T0 + timedelta(hours=1)
+    status = m.status(later, schedule_id="de-swn-donau-ht-nt", schedule_version=1)
+    down = m.accept(headend.handle_uplink(m.uplink(later, status), later), later)
+    assert down.schedules == ()
+    assert headend.schedule_deliveries()[0].confirmed_at == later
+    assert headend.schedule_deliveries(pending_only=True) == []
+    # a new version goes out to the meters on that schedule
+    v2 = HTNT.replace("version = 1", "version = 2").replace(
+        'valid_from = "2022-07-01T00:00:00+02:00"', 'valid_from = "2026-04-01T00:00:00+02:00"'
+    )
+    headend.publish_schedule(v2, later)
+    assert [d.version for d in headend.schedule_deliveries(pending_only=True)] == [2]
