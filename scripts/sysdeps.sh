@@ -4,7 +4,8 @@
 set -euo pipefail
 want=()
 # Filled in as parts land: softhsm2 (PKCS#11 token), chromium (dashboard browser tests).
-for pkg in ${SEALMETER_SYSDEPS:-}; do
+defaults="softhsm2"
+for pkg in ${SEALMETER_SYSDEPS:-$defaults}; do
     dpkg -s "$pkg" >/dev/null 2>&1 || want+=("$pkg")
 done
 if [ ${#want[@]} -eq 0 ]; then exit 0; fi
