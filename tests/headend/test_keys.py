@@ -17,6 +17,7 @@ from sealmeter.headend.testing import MeterSide
 from sealmeter.protocol import Suite
 from tests.headend.conftest import T0
 
+PINS = ("--pin", "4321", "--so-pin", "8765")
 SOFTHSM_LIBS = (
     "/usr/lib/softhsm/libsofthsm2.so",
     "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
@@ -82,8 +83,7 @@ def test_keys_sealed_by_a_pkcs11_token_serve_a_head_end(
     monkeypatch.setenv("SOFTHSM2_CONF", str(conf))
     label = f"sm-{os.getpid()}"
     subprocess.run(
-        ["softhsm2-util", "--init-token", "--free", "--label", label]
-        + ["--pin", "4321", "--so-pin", "8765"],
+        [*("softhsm2-util", "--init-token", "--free", "--label", label), *PINS],
         check=True,
         capture_output=True,
     )
