@@ -31,6 +31,8 @@ def recompute_registers(
 
     The total is None when the schedule is unknown (then nothing can be reconciled).
     """
+    if schedule is None:
+        return tuple(RegisterReading(r.obis, r.usage, r.charge) for r in reg.registers), None
     out: list[RegisterReading] = []
     total: Decimal | None = Decimal(0) if schedule is not None else None
     for r in reg.registers:

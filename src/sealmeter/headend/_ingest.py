@@ -148,6 +148,7 @@ class Ingestor:
         }
         self._public_cache: dict[bytes, PublicKeys] = {}
         self._schedule_cache: dict[tuple[str, int], ParsedSchedule | None] = {}
+        self._unknown: set[tuple[str, int]] = set()
 
     # ------------------------------------------------------------------ entry point
     def handle(self, datas: list[bytes], now: datetime) -> list[bytes]:
@@ -179,6 +180,7 @@ class Ingestor:
     # ------------------------------------------------------------------ planning
     def _plan(self, datas: list[bytes], now: datetime) -> tuple[IngestBatch, list[_Reply]]:
         batch = IngestBatch()
+        self._unknown = set()
         claimed: list[str | None] = []
         for data in datas:
             try:
@@ -346,6 +348,7 @@ class Ingestor:
         for reg in opened.accepted:
             schedule = self._schedule(reg.schedule_id, reg.schedule_version)
             registers, expected = recompute_registers(reg, schedule)
+            charge = reg.total_charge
             record = RegistrationRecord(
                 meter_id=rec.meter_id,
                 seq=reg.seq,
@@ -355,7 +358,7 @@ class Ingestor:
                 schedule_id=reg.schedule_id,
                 schedule_version=reg.schedule_version,
                 registers=registers,
-                charge=reg.total_charge,
+                charge=charge,
                 expected_charge=expected,
                 auth_code=reg.auth_code,
                 received_at=now,
@@ -376,14 +379,14 @@ class Ingestor:
                         f"schedule_unknown:{rec.meter_id}:{reg.seq}",
                     )
                 )
-            elif expected is not None and expected != reg.total_charge:
+            elif expected is not None and expected != charge:
                 batch.alerts.append(
                     NewAlert(
                         AlertKind.CHARGE_MISMATCH,
                         Severity.CRITICAL,
                         rec.meter_id,
                         rec.feeder or None,
-                        f"registration {reg.seq}: the meter charged {reg.total_charge}, the "
+                        f"registration {reg.seq}: the meter charged {charge}, the "
                         f"schedule {reg.schedule_id} v{reg.schedule_version} gives {expected}",
                         reg.time,
                         now,
@@ -498,6 +501,8 @@ class Ingestor:
 
     def _schedule(self, schedule_id: str, version: int) -> ParsedSchedule | None:
         key = (schedule_id, version)
+        if not schedule_id or key in self._unknown:
+            return None
         if key not in self._schedule_cache:
             doc = self.store.get_schedule(schedule_id, version) if schedule_id else None
             parsed: ParsedSchedule | None = None
@@ -507,6 +512,7 @@ class Ingestor:
                 except ScheduleError:
                     parsed = None
             if parsed is None:
-                return None  # not cached: it may be published later
+                self._unknown.add(key)  # for this batch only: it may be published later
+                return None
             self._schedule_cache[key] = parsed
         return self._schedule_cache[key]

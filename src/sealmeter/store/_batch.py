@@ -167,6 +167,27 @@ def insert_ignore(conn: Connection, table: Table, rows: list[dict[str, Any]]) ->
         conn.execute(sqlite.insert(table).on_conflict_do_nothing(), rows)
 
 
+def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]], ignore: bool) -> None:
+    """Insert many rows through the driver's executemany (the hot path's bulk insert).
+
+    SQLAlchemy's per-row parameter processing is skipped: the statement is one fixed INSERT of
+    our own column names, `ignore` adds insert-or-ignore on any unique constraint.
+    """
+    if not rows:
+        return
+    cols = list(rows[0])
+    names = ", ".join(cols)
+    if conn.dialect.name == "postgresql":
+        marks = ", ".join(["%s"] * len(cols))
+        tail = " ON CONFLICT DO NOTHING" if ignore else ""
+        sql = f"INSERT INTO {table.name} ({names}) VALUES ({marks}){tail}"  # noqa: S608
+    else:
+        marks = ", ".join(["?"] * len(cols))
+        verb = "INSERT OR IGNORE" if ignore else "INSERT"
+        sql = f"{verb} INTO {table.name} ({names}) VALUES ({marks})"
+    conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])
+
+
 Hook = Callable[[str], None]
 
 
@@ -226,7 +247,7 @@ def write_batch(conn: Connection, batch: IngestBatch, hook: Hook | None = None) 
             )
         step("advances")
     if batch.uplinks:
-        insert_ignore(
+        insert_rows(
             conn,
             s.uplinks,
             [
@@ -240,10 +261,13 @@ def write_batch(conn: Connection, batch: IngestBatch, hook: Hook | None = None) 
                 }
                 for u in batch.uplinks
             ],
+            True,
         )
         step("uplinks")
     if batch.registrations:
-        insert_ignore(conn, s.registrations, [_registration_row(r) for r in batch.registrations])
+        insert_rows(
+            conn, s.registrations, [_registration_row(r) for r in batch.registrations], True
+        )
         step("registrations")
     if batch.alerts:
         insert_ignore(conn, s.alerts, [alert_row(a) for a in batch.alerts])
@@ -325,8 +349,9 @@ def write_batch(conn: Connection, batch: IngestBatch, hook: Hook | None = None) 
         )
         step("confirmations")
     if batch.enable_codes:
-        conn.execute(
-            s.enable_codes.insert(),
+        insert_rows(
+            conn,
+            s.enable_codes,
             [
                 {
                     "meter_id": e.meter_id,
@@ -338,6 +363,7 @@ def write_batch(conn: Connection, batch: IngestBatch, hook: Hook | None = None) 
                 }
                 for e in batch.enable_codes
             ],
+            False,
         )
         step("enable_codes")
 

@@ -24,7 +24,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def to_us(when: datetime) -> int:
     """An aware instant as integer microseconds since the Unix epoch."""
-    delta = ensure_utc(when) - _EPOCH
+    delta = (when if when.tzinfo is UTC else ensure_utc(when)) - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
@@ -50,13 +50,12 @@ def s_to_dur(seconds: int) -> timedelta:
 
 def registers_to_json(registers: tuple[RegisterReading, ...]) -> str:
     """Registers as compact JSON: [[register, usage, "charge", "expected" or null], ...]."""
-    return json.dumps(
-        [
-            [r.register, r.usage, str(r.charge), None if r.expected is None else str(r.expected)]
-            for r in registers
-        ],
-        separators=(",", ":"),
-    )
+    parts = [
+        f'[{json.dumps(r.register)},{int(r.usage)},"{r.charge}",'
+        + ("null]" if r.expected is None else f'"{r.expected}"]')
+        for r in registers
+    ]
+    return "[" + ",".join(parts) + "]"
 
 
 def registers_from_json(text: str) -> tuple[RegisterReading, ...]:

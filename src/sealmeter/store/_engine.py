@@ -19,9 +19,11 @@ from sqlalchemy.pool import StaticPool
 
 from sealmeter.store.errors import StoreConfigError, StoreUnavailable
 
-__all__ = ["DEFAULT_URL", "open_engine"]
+__all__ = ["DEFAULT_URL", "WRITE_OPTION", "drop_schema", "open_engine"]
 
 DEFAULT_URL = "sqlite:///sealmeter.db"
+WRITE_OPTION = "sealmeter_write"
+"""Execution option marking a connection that will write (SQLite: BEGIN IMMEDIATE)."""
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -76,7 +78,9 @@ def _sqlite_engine(url: str, *, in_memory: bool) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # writers take the write lock up front; readers never block anyone (WAL)
+        immediate = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 

@@ -35,7 +35,7 @@ from sealmeter.store._convert import (
     to_us,
     us_to_dt,
 )
-from sealmeter.store._engine import DEFAULT_URL, open_engine
+from sealmeter.store._engine import DEFAULT_URL, WRITE_OPTION, open_engine
 from sealmeter.store._migrate import migrate
 from sealmeter.store._records import (
     AlertKind,
@@ -131,7 +131,10 @@ class Store:
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
         try:
-            with self.engine.begin() as conn:
+            with (
+                self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn,
+                conn.begin(),
+            ):
                 yield conn
         except (OperationalError, DBAPIError) as exc:
             if isinstance(exc, IntegrityError):

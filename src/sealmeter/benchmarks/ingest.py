@@ -1,0 +1,232 @@
+"""Benchmark of the head-end's ingest path against the bare protocol calls it wraps.
+
+Many provisioned meters send real sealed uplinks (each carrying fresh registrations); the
+head-end ingests them through the full path: verify, decrypt, check the MAC chain, recompute
+charges, store exactly once and log the enable codes, and seal each answer. Beside it, in the
+same run, the same `open_uplink` calls (signature verification, decryption, decoding and chain
+check, nothing else) give `crypto_bound_per_s`. The ratio says how much the head-end's own
+work costs on top of the cryptography. With `workers > 1` the meters are split between that
+many processes ingesting into the same database at once.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import random
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sealmeter.headend import BoxKeys, HeadEnd
+from sealmeter.headend.testing import MeterSide
+from sealmeter.protocol import HeadEndChain, PublicKeys, Suite, open_uplink, peek_header
+from sealmeter.store import Store, drop_schema, open_engine
+
+__all__ = ["DEFAULT_POSTGRES", "IngestBenchConfig", "run_ingest_bench"]
+
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+_T0 = datetime(2026, 1, 5, tzinfo=UTC)
+_USAGE = {"1.8.1": (900, Decimal("0.27")), "1.8.2": (400, Decimal("0.08"))}
+
+
+@dataclass(frozen=True, slots=True)
+class IngestBenchConfig:
+    """What to run: the store, processes, fleet size and batching."""
+
+    store: str = "sqlite"  # "sqlite" or "postgresql"
+    workers: int = 1
+    meters: int = 200
+    rounds: int = 4  # uplinks per meter
+    registrations_per_uplink: int = 24  # hourly registrations, one call a day
+    batch: int = 64  # uplinks per transaction
+    suite: str = Suite.EC_MODERN.value
+    postgres_url: str = DEFAULT_POSTGRES
+    seed: int = 7
+
+
+def _fleet(
+    cfg: IngestBenchConfig, keys: BoxKeys
+) -> tuple[list[MeterSide], list[list[tuple[str, bytes]]]]:
+    """Meters and their uplinks, round by round (each round: one uplink per meter)."""
+    suite = Suite.from_name(cfg.suite)
+    rng = random.Random(cfg.seed)
+    meters = [
+        MeterSide(f"bench{i:05d}", keys.public(suite), random.Random(rng.random()), suite)
+        for i in range(cfg.meters)
+    ]
+    rounds: list[list[tuple[str, bytes]]] = []
+    for r in range(cfg.rounds):
+        now = _T0 + timedelta(hours=r + 1)
+        this: list[tuple[str, bytes]] = []
+        for m in meters:
+            for k in range(cfg.registrations_per_uplink):
+                m.register(now - timedelta(minutes=k), _USAGE)
+            this.append((m.meter_id, m.uplink(now)))
+            m.queue.clear()  # as if acknowledged: the next uplink carries fresh registrations
+        rounds.append(this)
+    return meters, rounds
+
+
+def _crypto_bound(
+    keys: BoxKeys, meters: list[MeterSide], rounds: list[list[tuple[str, bytes]]]
+) -> float:
+    """Seconds for the bare `open_uplink` calls over every uplink, chain states in memory."""
+    suite = meters[0].suite
+    private = keys.private(suite)
+    pubs = {m.meter_id: PublicKeys.from_bytes(m.keys.public().to_bytes()) for m in meters}
+    chains = {m.meter_id: HeadEndChain.start(m.chain_key) for m in meters}
+    start = time.perf_counter()
+    for uplinks in rounds:
+        for _meter_id, data in uplinks:
+            meter_id = peek_header(data).meter_id
+            opened = open_uplink(
+                data,
+                headend=private,
+                meter=pubs[meter_id],
+                meter_id=meter_id,
+                chain=chains[meter_id],
+            )
+            chains[meter_id] = opened.chain
+    return time.perf_counter() - start
+
+
+def _worker(
+    url: str,
+    schema: str | None,
+    key_blob: bytes,
+    passphrase: bytes,
+    batches: list[list[bytes]],
+    barrier: Any,
+    out: Any,
+) -> None:
+    """One ingest process: open the store, wait for the start, ingest, report the end time."""
+    keys = BoxKeys.from_bytes(key_blob, passphrase)
+    he = HeadEnd(Store.open(url, schema=schema), keys)
+    barrier.wait()
+    now = _T0 + timedelta(days=1)
+    for batch in batches:
+        he.handle_uplinks(batch, now)
+    out.put(time.time())
+    he.close()
+
+
+def _batches(uplinks: list[tuple[str, bytes]], size: int) -> list[list[bytes]]:
+    return [[u for _, u in uplinks[i : i + size]] for i in range(0, len(uplinks), size)]
+
+
+def run_ingest_bench(cfg: IngestBenchConfig = IngestBenchConfig()) -> dict[str, Any]:
+    """Run the benchmark and return its figures as one JSON-ready dict."""
+    keys = BoxKeys.generate([Suite.from_name(cfg.suite)])
+    meters, rounds = _fleet(cfg, keys)
+    n_uplinks = sum(len(r) for r in rounds)
+    n_regs = n_uplinks * cfg.registrations_per_uplink
+    crypto_s = min(_crypto_bound(keys, meters, rounds) for _ in range(2))
+
+    tmp = tempfile.TemporaryDirectory(prefix="sealmeter-bench-")
+    schema: str | None = None
+    if cfg.store == "sqlite":
+        url = f"sqlite:///{Path(tmp.name) / 'bench.db'}"
+    elif cfg.store == "postgresql":
+        url, schema = cfg.postgres_url, f"bench_{uuid.uuid4().hex[:12]}"
+    else:
+        raise ValueError(f"unknown store {cfg.store!r}; use sqlite or postgresql")
+    setup = HeadEnd(Store.open(url, schema=schema), keys)
+    try:
+        for m in meters:
+            setup.provision(m.provisioning(f"cust-{m.meter_id}"), _T0)
+        elapsed = _ingest(cfg, url, schema, keys, setup, rounds)
+        stored = setup.store.counts()["registrations"]
+    finally:
+        setup.close()
+        _drop(url, schema)
+    baseline: float | None = None
+    if cfg.workers > 1:  # one worker on a fresh database, same run, for the comparison
+        schema2 = None if schema is None else f"bench_{uuid.uuid4().hex[:12]}"
+        url2 = url if schema is not None else f"sqlite:///{Path(tmp.name) / 'bench1.db'}"
+        one = HeadEnd(Store.open(url2, schema=schema2), keys)
+        try:
+            for m in meters:
+                one.provision(m.provisioning(f"cust-{m.meter_id}"), _T0)
+            single = replace(cfg, workers=1)
+            baseline = n_regs / _ingest(single, url2, schema2, keys, one, rounds)
+        finally:
+            one.close()
+            _drop(url2, schema2)
+    tmp.cleanup()
+    if stored != n_regs:
+        raise RuntimeError(f"benchmark stored {stored} registrations, expected {n_regs}")
+    full = n_regs / elapsed
+    crypto = n_regs / crypto_s
+    return {
+        "benchmark": "ingest",
+        "store": cfg.store,
+        "workers": cfg.workers,
+        "suite": cfg.suite,
+        "meters": cfg.meters,
+        "uplinks": n_uplinks,
+        "registrations": n_regs,
+        "registrations_per_uplink": cfg.registrations_per_uplink,
+        "batch": cfg.batch,
+        "registrations_per_s": round(full, 1),
+        "crypto_bound_per_s": round(crypto, 1),
+        "ratio": round(full / crypto, 3),
+        "crypto_bound_is": "protocol open_uplink per uplink: signature verify, decrypt, decode, "
+        "MAC-chain check (no store, no answer)",
+        "single_worker_registrations_per_s": None if baseline is None else round(baseline, 1),
+        "scaling_vs_one_worker": None if baseline is None else round(full / baseline, 3),
+        "cpus": os.cpu_count(),
+    }
+
+
+def _drop(url: str, schema: str | None) -> None:
+    if schema is not None:
+        engine = open_engine(url)
+        drop_schema(engine, schema)
+        engine.dispose()
+
+
+def _ingest(
+    cfg: IngestBenchConfig,
+    url: str,
+    schema: str | None,
+    keys: BoxKeys,
+    he: HeadEnd,
+    rounds: list[list[tuple[str, bytes]]],
+) -> float:
+    """Wall-clock seconds to ingest every round (in-process for one worker)."""
+    if cfg.workers <= 1:
+        now = _T0 + timedelta(days=1)
+        start = time.perf_counter()
+        for uplinks in rounds:
+            for batch in _batches(uplinks, cfg.batch):
+                he.handle_uplinks(batch, now)
+        return time.perf_counter() - start
+    # several processes, each owning a share of the meters (round order kept per process)
+    passphrase = os.urandom(16).hex().encode()
+    blob = keys.to_bytes(passphrase)
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(cfg.workers + 1)
+    out = ctx.Queue()
+    procs = []
+    for w in range(cfg.workers):
+        mine: list[list[bytes]] = []
+        for uplinks in rounds:
+            share = [u for i, u in enumerate(uplinks) if i % cfg.workers == w]
+            mine.extend(_batches(share, cfg.batch))
+        p = ctx.Process(target=_worker, args=(url, schema, blob, passphrase, mine, barrier, out))
+        p.start()
+        procs.append(p)
+    barrier.wait()
+    start = time.time()
+    ends: list[float] = [float(out.get(timeout=600)) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        if p.exitcode != 0:
+            raise RuntimeError(f"an ingest worker failed with exit code {p.exitcode}")
+    return max(ends) - start
