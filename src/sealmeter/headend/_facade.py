@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from sealmeter.clock import Clock, SystemClock, ensure_utc
 from sealmeter.headend._billing import compute_bill, customer_refs
+from sealmeter.headend._export import export_meter
 from sealmeter.headend._ingest import Ingestor
 from sealmeter.headend._keys import BoxKeys
 from sealmeter.headend._lifecycle import MeterEvent, next_state
@@ -337,6 +338,12 @@ class HeadEnd:
     def bills(self, period_start: datetime, period_end: datetime) -> list[Bill]:
         """Bills of every customer for the period, by customer reference."""
         return [self.bill(ref, period_start, period_end) for ref in customer_refs(self.store)]
+
+    def export_registrations(
+        self, meter_id: str, *, since: datetime | None = None, until: datetime | None = None
+    ) -> bytes:
+        """A meter's signed uplinks with their disclosed keys, for `sealmeter verify-bill`."""
+        return export_meter(self.store, self.keys, meter_id, since, until)
 
     # ------------------------------------------------------------------ the fleet
     def watch(self, now: datetime | None = None) -> list[AlertRecord]:
