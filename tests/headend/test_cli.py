@@ -21,7 +21,7 @@ from sealmeter.protocol import PublicKeys
 from tests.headend.conftest import T0
 from tests.headend.test_billing import HT_1200, HTNT, NT_300
 
-PASS = "cli test passphrase"  # noqa: S105
+PASS = "cli test passphrase"
 
 
 @pytest.fixture
