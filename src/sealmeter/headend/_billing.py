@@ -8,20 +8,23 @@ registrations of a customer's meters over a period.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 
 from sealmeter.headend._schedules import ParsedSchedule, parse_schedule
 from sealmeter.headend._tariff import register_charge
-from sealmeter.protocol.messages import Registration
+from sealmeter.protocol.messages import Registration, RegistrationKind
 from sealmeter.store import Bill, BillLine, RegisterReading, Store
+from sealmeter.store._convert import to_us
 from sealmeter.tariff import RateSchedule, TariffError, UsageSeries, round_money
 from sealmeter.tariff import bill as tariff_bill
 
-__all__ = ["compute_bill", "customer_refs", "recompute_registers"]
+__all__ = ["compute_bill", "customer_refs", "recompute_registers", "registration_row"]
 
 
 def recompute_registers(
@@ -41,6 +44,54 @@ def recompute_registers(
         if total is not None:
             total = None if expected is None else total + expected
     return tuple(out), total
+
+
+def registration_row(
+    meter_id: str, reg: Registration, schedule: ParsedSchedule | None, received_us: int
+) -> tuple[tuple[Any, ...], Decimal, Decimal | None]:
+    """A registration in stored form (`REGISTRATION_COLUMNS`), its charge and recomputed charge.
+
+    The hot path of ingest: one pass over the registers builds the JSON, the sums and the
+    recomputation, without intermediate records.
+    """
+    parts: list[str] = []
+    usage = 0
+    charge = Decimal(0)
+    expected: Decimal | None = None if schedule is None else Decimal(0)
+    for r in reg.registers:
+        usage += r.usage
+        charge += r.charge
+        if expected is None:
+            parts.append(f'[{json.dumps(r.obis)},{r.usage},"{r.charge}",null]')
+            continue
+        due = register_charge(schedule, r.obis, r.usage) if schedule is not None else None
+        if due is None:
+            expected = None
+            parts.append(f'[{json.dumps(r.obis)},{r.usage},"{r.charge}",null]')
+        else:
+            expected += due
+            parts.append(f'[{json.dumps(r.obis)},{r.usage},"{r.charge}","{due}"]')
+    if expected is None and schedule is not None:  # one register unpriced: none reconciled
+        parts = [p.rsplit(",", 1)[0] + ",null]" for p in parts]
+    row = (
+        meter_id,
+        reg.seq,
+        _KIND[reg.kind],
+        None,
+        to_us(reg.time),
+        reg.schedule_id,
+        reg.schedule_version,
+        "[" + ",".join(parts) + "]",
+        usage,
+        str(charge),
+        None if expected is None else str(expected),
+        reg.auth_code,
+        received_us,
+    )
+    return row, charge, expected
+
+
+_KIND = {k: k.name.lower() for k in RegistrationKind}
 
 
 def customer_refs(store: Store) -> list[str]:

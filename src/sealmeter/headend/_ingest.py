@@ -15,7 +15,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sealmeter.headend._billing import recompute_registers
+from sealmeter.headend._billing import registration_row
 from sealmeter.headend._keys import BoxKeys
 from sealmeter.headend._policy import Policy
 from sealmeter.headend._schedules import ParsedSchedule, parse_schedule
@@ -64,7 +64,6 @@ from sealmeter.store import (
     NewPowerEvent,
     NewRejection,
     NewUplink,
-    RegistrationRecord,
     RejectionReason,
     ScheduleConfirmation,
     Severity,
@@ -345,25 +344,11 @@ class Ingestor:
         view.chain = opened.chain
         view.touched = True
         self.counters["duplicates_acknowledged"] += len(opened.duplicates)
+        received_us = to_us(now)
         for reg in opened.accepted:
             schedule = self._schedule(reg.schedule_id, reg.schedule_version)
-            registers, expected = recompute_registers(reg, schedule)
-            charge = reg.total_charge
-            record = RegistrationRecord(
-                meter_id=rec.meter_id,
-                seq=reg.seq,
-                kind=reg.kind.name.lower(),
-                start=None,
-                time=reg.time,
-                schedule_id=reg.schedule_id,
-                schedule_version=reg.schedule_version,
-                registers=registers,
-                charge=charge,
-                expected_charge=expected,
-                auth_code=reg.auth_code,
-                received_at=now,
-            )
-            batch.registrations.append(record)
+            row, charge, expected = registration_row(rec.meter_id, reg, schedule, received_us)
+            batch.registration_rows.append(row)
             if expected is None and reg.registers and reg.schedule_id:
                 batch.alerts.append(
                     NewAlert(

@@ -9,7 +9,7 @@ enable codes are logged in the same transaction, before any is sent.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +29,7 @@ from sealmeter.store._records import (
 from sealmeter.store.errors import ConcurrentUpdate
 
 __all__ = [
+    "REGISTRATION_COLUMNS",
     "IngestBatch",
     "MeterAdvance",
     "NewAlert",
@@ -125,6 +126,24 @@ class ScheduleConfirmation:
     at: datetime
 
 
+REGISTRATION_COLUMNS = (
+    "meter_id",
+    "seq",
+    "kind",
+    "start_us",
+    "time_us",
+    "schedule_id",
+    "schedule_version",
+    "registers",
+    "usage",
+    "charge",
+    "expected_charge",
+    "auth_code",
+    "received_us",
+)
+"""Column order of a prepared registration row (`IngestBatch.registration_rows`)."""
+
+
 @dataclass(slots=True)
 class IngestBatch:
     """Everything one group of uplinks changes."""
@@ -132,6 +151,8 @@ class IngestBatch:
     advances: list[MeterAdvance] = field(default_factory=list)
     uplinks: list[NewUplink] = field(default_factory=list)
     registrations: list[RegistrationRecord] = field(default_factory=list)
+    # registrations already in stored form (REGISTRATION_COLUMNS order): the hot path's rows
+    registration_rows: list[tuple[Any, ...]] = field(default_factory=list)
     enable_codes: list[NewEnableCode] = field(default_factory=list)
     alerts: list[NewAlert] = field(default_factory=list)
     rejections: list[NewRejection] = field(default_factory=list)
@@ -147,6 +168,7 @@ class IngestBatch:
                 self.advances,
                 self.uplinks,
                 self.registrations,
+                self.registration_rows,
                 self.enable_codes,
                 self.alerts,
                 self.rejections,
@@ -167,15 +189,16 @@ def insert_ignore(conn: Connection, table: Table, rows: list[dict[str, Any]]) ->
         conn.execute(sqlite.insert(table).on_conflict_do_nothing(), rows)
 
 
-def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]], ignore: bool) -> None:
-    """Insert many rows through the driver's executemany (the hot path's bulk insert).
-
-    SQLAlchemy's per-row parameter processing is skipped: the statement is one fixed INSERT of
-    our own column names, `ignore` adds insert-or-ignore on any unique constraint.
-    """
+def insert_tuples(
+    conn: Connection,
+    table: Table,
+    cols: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    ignore: bool,
+) -> None:
+    """Insert rows given as tuples in `cols` order through the driver's executemany."""
     if not rows:
         return
-    cols = list(rows[0])
     names = ", ".join(cols)
     if conn.dialect.name == "postgresql":
         marks = ", ".join(["%s"] * len(cols))
@@ -185,7 +208,19 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]], igno
         marks = ", ".join(["?"] * len(cols))
         verb = "INSERT OR IGNORE" if ignore else "INSERT"
         sql = f"{verb} INTO {table.name} ({names}) VALUES ({marks})"
-    conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])
+    conn.exec_driver_sql(sql, rows)
+
+
+def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]], ignore: bool) -> None:
+    """Insert many rows through the driver's executemany (the hot path's bulk insert).
+
+    SQLAlchemy's per-row parameter processing is skipped: the statement is one fixed INSERT of
+    our own column names, `ignore` adds insert-or-ignore on any unique constraint.
+    """
+    if not rows:
+        return
+    cols = list(rows[0])
+    insert_tuples(conn, table, cols, [tuple(r[c] for c in cols) for r in rows], ignore)
 
 
 Hook = Callable[[str], None]
@@ -264,10 +299,10 @@ def write_batch(conn: Connection, batch: IngestBatch, hook: Hook | None = None) 
             True,
         )
         step("uplinks")
-    if batch.registrations:
-        insert_rows(
-            conn, s.registrations, [_registration_row(r) for r in batch.registrations], True
-        )
+    if batch.registrations or batch.registration_rows:
+        rows = [_registration_row(r) for r in batch.registrations]
+        rows.extend(batch.registration_rows)
+        insert_tuples(conn, s.registrations, REGISTRATION_COLUMNS, rows, True)
         step("registrations")
     if batch.alerts:
         insert_ignore(conn, s.alerts, [alert_row(a) for a in batch.alerts])
@@ -368,22 +403,22 @@ def write_batch(conn: Connection, batch: IngestBatch, hook: Hook | None = None) 
         step("enable_codes")
 
 
-def _registration_row(r: RegistrationRecord) -> dict[str, Any]:
-    return {
-        "meter_id": r.meter_id,
-        "seq": r.seq,
-        "kind": r.kind,
-        "start_us": None if r.start is None else to_us(r.start),
-        "time_us": to_us(r.time),
-        "schedule_id": r.schedule_id,
-        "schedule_version": r.schedule_version,
-        "registers": registers_to_json(r.registers),
-        "usage": r.usage,
-        "charge": str(r.charge),
-        "expected_charge": None if r.expected_charge is None else str(r.expected_charge),
-        "auth_code": r.auth_code,
-        "received_us": to_us(r.received_at),
-    }
+def _registration_row(r: RegistrationRecord) -> tuple[Any, ...]:
+    return (
+        r.meter_id,
+        r.seq,
+        r.kind,
+        None if r.start is None else to_us(r.start),
+        to_us(r.time),
+        r.schedule_id,
+        r.schedule_version,
+        registers_to_json(r.registers),
+        r.usage,
+        str(r.charge),
+        None if r.expected_charge is None else str(r.expected_charge),
+        r.auth_code,
+        to_us(r.received_at),
+    )
 
 
 def alert_row(a: NewAlert) -> dict[str, Any]:
