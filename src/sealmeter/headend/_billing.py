@@ -62,15 +62,15 @@ def registration_row(
         usage += r.usage
         charge += r.charge
         if expected is None:
-            parts.append(f'[{json.dumps(r.obis)},{r.usage},"{r.charge}",null]')
+            parts.append(f'[{_quoted(r.obis)},{r.usage},"{r.charge}",null]')
             continue
         due = register_charge(schedule, r.obis, r.usage) if schedule is not None else None
         if due is None:
             expected = None
-            parts.append(f'[{json.dumps(r.obis)},{r.usage},"{r.charge}",null]')
+            parts.append(f'[{_quoted(r.obis)},{r.usage},"{r.charge}",null]')
         else:
             expected += due
-            parts.append(f'[{json.dumps(r.obis)},{r.usage},"{r.charge}","{due}"]')
+            parts.append(f'[{_quoted(r.obis)},{r.usage},"{r.charge}","{due}"]')
     if expected is None and schedule is not None:  # one register unpriced: none reconciled
         parts = [p.rsplit(",", 1)[0] + ",null]" for p in parts]
     row = (
@@ -92,6 +92,17 @@ def registration_row(
 
 
 _KIND = {k: k.name.lower() for k in RegistrationKind}
+_QUOTED: dict[str, str] = {}
+
+
+def _quoted(name: str) -> str:
+    """`name` as a JSON string (register names repeat: cached)."""
+    text = _QUOTED.get(name)
+    if text is None:
+        text = json.dumps(name)
+        if len(_QUOTED) < 4096:
+            _QUOTED[name] = text
+    return text
 
 
 def customer_refs(store: Store) -> list[str]:
