@@ -327,6 +327,14 @@ class Ingestor:
             return self._reject(batch, data, now, _reason(exc), str(exc), meter, claimed)
         except ProtocolPeerError as exc:
             return self._reject(batch, data, now, _reason(exc), str(exc), meter, claimed)
+        if opened.stale and not opened.accepted and not opened.duplicates:
+            # only registrations acknowledged long ago: a meter never resends just those,
+            # so this is an old uplink replayed
+            detail = (
+                f"uplink of meter {claimed!r} carries only registrations "
+                f"{opened.stale[0]}..{opened.stale[-1]}, acknowledged long ago: a replay"
+            )
+            return self._reject(batch, data, now, RejectionReason.REPLAY, detail, meter, claimed)
         self._accept(opened, data, view, batch, now)
         return _Reply(self._answer(opened, view, pending, now), private, view.public)
 
@@ -343,7 +351,7 @@ class Ingestor:
         uplink = opened.uplink
         view.chain = opened.chain
         view.touched = True
-        self.counters["duplicates_acknowledged"] += len(opened.duplicates)
+        self.counters["duplicates_acknowledged"] += len(opened.duplicates) + len(opened.stale)
         received_us = to_us(now)
         for reg in opened.accepted:
             schedule = self._schedule(reg.schedule_id, reg.schedule_version)
