@@ -112,3 +112,27 @@ def test_keys_sealed_by_a_pkcs11_token_serve_a_head_end(
         load_with_token(bad, cfg)
     with pytest.raises(KeyStoreError, match="already exists"):
         save_with_token(keys, path, cfg)
+
+
+def test_chain_state_is_sealed_at_rest(tmp_path: Path, box_keys: BoxKeys) -> None:
+    he = HeadEnd.open(f"sqlite:///{tmp_path / 'h.db'}", box_keys)
+    m = MeterSide("sealed1", box_keys.public(Suite.EC_MODERN), random.Random(4))
+    he.provision(m.provisioning("c"), T0)
+    stored = he.store.get_meter("sealed1").chain_state
+    assert m.chain_key not in stored  # K_0 is not in the database in the clear
+    m.register(T0, {"1.8.1": (1, Decimal("0.01"))})
+    m.accept(he.handle_uplink(m.uplink(T0), T0), T0)
+    assert m.chain_key not in he.store.get_meter("sealed1").chain_state
+    he.close()
+    # another key file cannot read this database's chain state: a clear error, nothing stored
+    other = BoxKeys.generate([Suite.EC_MODERN])
+    wrong = HeadEnd.open(f"sqlite:///{tmp_path / 'h.db'}", other)
+    m.register(T0, {"1.8.1": (1, Decimal("0.01"))})
+    with pytest.raises(KeyStoreError, match="another key file"):
+        wrong.handle_uplink(m.uplink(T0), T0)
+    assert len(wrong.list_registrations().items) == 1
+    wrong.close()
+    # the storage key survives the key file
+    path = tmp_path / "k.json"
+    box_keys.save(path, b"pw")
+    assert BoxKeys.load(path, b"pw").storage_key == box_keys.storage_key

@@ -235,6 +235,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         report_hours: Annotated[
             float, typer.Option("--report-interval-hours", help="Expected reporting interval.")
         ] = 24.0,
+        keys: Keys = DEFAULT_KEYS,
         db: Db = DEFAULT_DB,
         schema: Schema = None,
     ) -> None:
@@ -256,7 +257,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             credit_frame=timedelta(days=credit_days),
             report_interval=timedelta(hours=report_hours),
         )
-        with _open(db, schema) as he:
+        with _open(db, schema, keys) as he:
             rec = he.provision(req)
         typer.echo(f"provisioned {rec.meter_id} for {rec.customer_ref} ({rec.suite})")
 

@@ -20,6 +20,7 @@ from sealmeter.headend._keys import BoxKeys
 from sealmeter.headend._lifecycle import MeterEvent, next_state
 from sealmeter.headend._policy import Policy
 from sealmeter.headend._schedules import parse_schedule
+from sealmeter.headend._sealing import seal_state
 from sealmeter.headend._watch import fleet_summary, watch_fleet
 from sealmeter.headend.errors import HeadEndError, ScheduleError
 from sealmeter.protocol.chain import CHAIN_KEY_SIZE, HeadEndChain
@@ -136,7 +137,9 @@ class HeadEnd:
             last_seq=0,
             last_seen=None,
         )
-        chain = HeadEndChain.start(request.chain_key).to_bytes()
+        chain = seal_state(
+            self.keys, request.meter_id, HeadEndChain.start(request.chain_key).to_bytes()
+        )
         self.store.add_meter(NewMeter(record, pub.to_bytes(), chain))
         if request.schedule_id is not None:
             self._plan_latest(request.schedule_id, [request.meter_id])

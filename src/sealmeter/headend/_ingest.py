@@ -19,6 +19,7 @@ from sealmeter.headend._billing import registration_row
 from sealmeter.headend._keys import BoxKeys
 from sealmeter.headend._policy import Policy
 from sealmeter.headend._schedules import ParsedSchedule, parse_schedule
+from sealmeter.headend._sealing import open_state, seal_state
 from sealmeter.headend.errors import HeadEndError, ScheduleError
 from sealmeter.protocol import (
     BadAuthCode,
@@ -200,7 +201,7 @@ class Ingestor:
                         meter_id=rec.meter_id,
                         expected_seq=rec.last_seq,
                         new_seq=view.chain.last_seq,
-                        chain_state=view.chain.to_bytes(),
+                        chain_state=seal_state(self.keys, rec.meter_id, view.chain.to_bytes()),
                         last_seen=now,
                         activate=rec.state is MeterState.PROVISIONED,
                         clear_command=view.stored.pending_command is not None,
@@ -258,9 +259,8 @@ class Ingestor:
             if public is None:
                 public = PublicKeys.from_bytes(meter.public_keys)
                 self._public_cache[meter.public_keys] = public
-            view = _MeterView(
-                meter, public, HeadEndChain.from_bytes(meter.chain_state), meter.record.last_seen
-            )
+            state = open_state(self.keys, meter.record.meter_id, meter.chain_state)
+            view = _MeterView(meter, public, HeadEndChain.from_bytes(state), meter.record.last_seen)
             views[meter.record.meter_id] = view
         return view
 

@@ -19,7 +19,14 @@ from pathlib import Path
 
 from sealmeter.headend.errors import HeadEndError, KeyStoreError, KeyStoreLocked
 from sealmeter.protocol.errors import ProtocolUsageError
-from sealmeter.protocol.keys import DEFAULT_SUITE, PrivateKeys, PublicKeys, Suite, generate_keys
+from sealmeter.protocol.keys import (
+    DEFAULT_SUITE,
+    PrivateKeys,
+    PublicKeys,
+    Suite,
+    generate_keys,
+    symmetric_keys,
+)
 
 __all__ = ["PASSPHRASE_ENV", "BoxKeys"]
 
@@ -32,6 +39,7 @@ class BoxKeys:
     """The head-end's private keys, one set per suite; never printed, never logged."""
 
     sets: Mapping[Suite, PrivateKeys]
+    storage_key: bytes | None = None  # seals the meters' MAC-chain state in the database
 
     def __repr__(self) -> str:
         """Name the suites and key ids only."""
@@ -41,7 +49,7 @@ class BoxKeys:
     @classmethod
     def generate(cls, suites: Iterable[Suite] = (DEFAULT_SUITE,)) -> BoxKeys:
         """Fresh keys for each of `suites` from the operating system's randomness."""
-        return cls({suite: generate_keys(suite) for suite in suites})
+        return cls({suite: generate_keys(suite) for suite in suites}, os.urandom(32))
 
     def private(self, suite: Suite) -> PrivateKeys:
         """The key set for `suite`; `HeadEndError` if the box does not serve that suite."""
@@ -62,13 +70,16 @@ class BoxKeys:
         """The key file's contents: JSON naming each suite, each key set encrypted."""
         if not passphrase:
             raise KeyStoreLocked("an empty passphrase cannot protect the box's keys; set one")
-        doc = {
+        doc: dict[str, object] = {
             "format": _FORMAT,
             "sets": {
                 s.value: base64.b64encode(k.to_bytes(passphrase)).decode("ascii")
                 for s, k in self.sets.items()
             },
         }
+        if self.storage_key is not None:
+            sealed = symmetric_keys(self.storage_key).to_bytes(passphrase)
+            doc["storage"] = base64.b64encode(sealed).decode("ascii")
         return json.dumps(doc, indent=2, sort_keys=True).encode("utf-8")
 
     @classmethod
@@ -92,7 +103,18 @@ class BoxKeys:
                     f"cannot decrypt the {suite.value} keys: wrong passphrase (or a corrupt "
                     f"file); set {PASSPHRASE_ENV} to the right one"
                 ) from None
-        return cls(sets)
+        storage: bytes | None = None
+        if "storage" in doc:
+            try:
+                storage = PrivateKeys.from_bytes(
+                    base64.b64decode(doc["storage"]), passphrase
+                ).secret
+            except (ProtocolUsageError, ValueError):
+                raise KeyStoreLocked(
+                    f"cannot decrypt the storage key: wrong passphrase (or a corrupt file); "
+                    f"set {PASSPHRASE_ENV} to the right one"
+                ) from None
+        return cls(sets, storage)
 
     def save(self, path: Path, passphrase: bytes) -> None:
         """Write the encrypted key file (mode 0600), atomically; refuse to overwrite."""
