@@ -95,7 +95,13 @@ def test_several_processes_ingesting_the_same_uplinks_store_each_once(
         path = tmp_path / f"uplinks-{w}.bin"
         write_uplinks(path, mine)
         workers.append(_spawn(database, keyfile, path, batch=4))
-    outputs = [p.communicate(timeout=240)[0] for p in workers]
+    try:
+        outputs = [p.communicate(timeout=240)[0] for p in workers]
+    finally:
+        for p in workers:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
     assert [p.returncode for p in workers] == [0, 0, 0]
     for out in outputs:
         verdicts = [line.split()[1] for line in out.splitlines() if line[0].isdigit()]
@@ -120,17 +126,19 @@ def test_sigkill_in_the_middle_of_a_batch_loses_nothing_acknowledged(
     proc = _spawn(database, keyfile, path, batch=3, pause_at=2)
     assert proc.stdout is not None
     acknowledged: list[int] = []
-    for line in proc.stdout:
-        if line.startswith("PAUSED"):
-            break
-        index, verdict = line.split()
-        assert verdict == "ok"
-        acknowledged.append(int(index))
-    else:
-        pytest.fail("the worker finished without reaching the pause")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    proc.stdout.close()
+    try:
+        for line in proc.stdout:
+            if line.startswith("PAUSED"):
+                break
+            index, verdict = line.split()
+            assert verdict == "ok"
+            acknowledged.append(int(index))
+        else:
+            pytest.fail("the worker finished without reaching the pause")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        proc.stdout.close()
     assert proc.returncode == -signal.SIGKILL
     assert acknowledged == list(range(6))  # two batches were committed and answered
     after_crash = HeadEnd(database.open(), keys)
