@@ -297,3 +297,35 @@ def test_many_uplinks_in_one_batch(headend: HeadEnd, make_meter: MakeMeter) -> N
     for m, ans in zip(meters, answers[:5], strict=True):
         assert m.accept(ans, T0).enable_code is not None
     assert headend.metrics()["registrations"] == 5
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.binary(max_size=600) | st.builds(lambda b: b"\x01\x01\x55" + b, st.binary()))
+def test_garbage_gets_the_opaque_answer_and_a_logged_reason(headend: HeadEnd, data: bytes) -> None:
+    before = headend.metrics()["rejections"]
+    assert headend.handle_uplink(data, T0) == REJECTION_ANSWER
+    after = headend.list_rejections(limit=1000).items
+    assert len(after) == before + 1
+    assert after[-1].reason in (RejectionReason.MALFORMED, RejectionReason.UNKNOWN_METER)
+    assert after[-1].size == len(data)
+
+
+def test_health_metrics_and_schedule_assignment(headend: HeadEnd, make_meter: MakeMeter) -> None:
+    from tests.headend.test_billing import HTNT
+
+    health = headend.health()
+    assert health.ok
+    assert health.store in ("sqlite", "postgresql")
+    m = provisioned(headend, make_meter)
+    headend.publish_schedule(HTNT, T0)
+    rec = headend.assign_schedule("m1", "de-swn-donau-ht-nt")
+    assert rec.schedule_id == "de-swn-donau-ht-nt"
+    assert [d.meter_id for d in headend.schedule_deliveries(pending_only=True)] == ["m1"]
+    m.register(T0, USAGE)
+    m.accept(headend.handle_uplink(m.uplink(T0), T0), T0)
+    metrics = headend.metrics()
+    assert metrics["uplinks_accepted"] == 1
+    assert metrics["registrations"] == 1
+    assert headend.health().registrations == 1
