@@ -1,7 +1,7 @@
 """Billing and reconciliation: recompute each registration's charge, sum bills per customer.
 
 At ingest, every registration's charge is recomputed per register from its usage and the
-schedule version it names (`recompute_registers`); the result is stored beside the meter's own
+schedule version it names (`registration_row`); the result is stored beside the meter's own
 charge, and any difference raises a `charge_mismatch` alert. A bill sums the stored
 registrations of a customer's meters over a period.
 """
@@ -19,31 +19,12 @@ import numpy as np
 from sealmeter.headend._schedules import ParsedSchedule, parse_schedule
 from sealmeter.headend._tariff import register_charge
 from sealmeter.protocol.messages import Registration, RegistrationKind
-from sealmeter.store import Bill, BillLine, RegisterReading, Store
+from sealmeter.store import Bill, BillLine, Store
 from sealmeter.store._convert import to_us
 from sealmeter.tariff import RateSchedule, TariffError, UsageSeries, round_money
 from sealmeter.tariff import bill as tariff_bill
 
-__all__ = ["compute_bill", "customer_refs", "recompute_registers", "registration_row"]
-
-
-def recompute_registers(
-    reg: Registration, schedule: ParsedSchedule | None
-) -> tuple[tuple[RegisterReading, ...], Decimal | None]:
-    """Registers of `reg` with the head-end's charge beside the meter's, and the total.
-
-    The total is None when the schedule is unknown (then nothing can be reconciled).
-    """
-    if schedule is None:
-        return tuple(RegisterReading(r.obis, r.usage, r.charge) for r in reg.registers), None
-    out: list[RegisterReading] = []
-    total: Decimal | None = Decimal(0) if schedule is not None else None
-    for r in reg.registers:
-        expected = None if schedule is None else register_charge(schedule, r.obis, r.usage)
-        out.append(RegisterReading(r.obis, r.usage, r.charge, expected))
-        if total is not None:
-            total = None if expected is None else total + expected
-    return tuple(out), total
+__all__ = ["compute_bill", "customer_refs", "registration_row"]
 
 
 def registration_row(
