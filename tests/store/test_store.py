@@ -168,7 +168,7 @@ def test_a_lost_race_rolls_back_the_whole_batch(store: Store) -> None:
         advances=[advance("m2", 0, 1), advance("m1", 0, 1)],  # m1 is already at 1
         registrations=[registration("m2", 1), registration("m1", 1)],
     )
-    with pytest.raises(ConcurrentUpdate, match="m1"):
+    with pytest.raises(ConcurrentUpdate, match="moved"):
         store.write_batch(stale)
     assert store.list_registrations().items == ()
     assert store.get_meter("m2").record.last_seq == 0

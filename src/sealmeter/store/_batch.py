@@ -248,19 +248,31 @@ def write_batch(conn: Connection, batch: IngestBatch, hook: Hook | None = None) 
                 last_seen_us=bindparam("b_seen"),
             )
         )
-        for adv in sorted(batch.advances, key=lambda a: a.meter_id):  # one lock order for all
-            params = {
+        ordered = sorted(batch.advances, key=lambda a: a.meter_id)  # one lock order for all
+        params = [
+            {
                 "b_meter": adv.meter_id,
                 "b_expected": adv.expected_seq,
                 "b_new": adv.new_seq,
                 "b_chain": adv.chain_state,
                 "b_seen": to_us(adv.last_seen),
             }
-            if conn.execute(stmt, params).rowcount != 1:
+            for adv in ordered
+        ]
+        if conn.dialect.supports_sane_multi_rowcount and len(params) > 1:
+            moved = conn.execute(stmt, params).rowcount
+            if moved != len(params):
                 raise ConcurrentUpdate(
-                    f"meter {adv.meter_id} moved past sequence {adv.expected_seq} in another "
-                    "worker; the batch was rolled back and will be verified again"
+                    f"{len(params) - moved} of the batch's meters moved on in another worker; "
+                    "the batch was rolled back and will be verified again"
                 )
+        else:
+            for adv, one in zip(ordered, params, strict=True):
+                if conn.execute(stmt, one).rowcount != 1:
+                    raise ConcurrentUpdate(
+                        f"meter {adv.meter_id} moved past sequence {adv.expected_seq} in "
+                        "another worker; the batch was rolled back and will be verified again"
+                    )
         activated = [a.meter_id for a in batch.advances if a.activate]
         if activated:
             conn.execute(
