@@ -329,3 +329,37 @@ def test_health_metrics_and_schedule_assignment(headend: HeadEnd, make_meter: Ma
     assert metrics["uplinks_accepted"] == 1
     assert metrics["registrations"] == 1
     assert headend.health().registrations == 1
+
+
+def test_threads_sharing_one_head_end_store_each_registration_once(
+    headend: HeadEnd, make_meter: MakeMeter
+) -> None:
+    import threading
+
+    meters = [provisioned(headend, make_meter, f"th{i}") for i in range(4)]
+    uplinks = []
+    for m in meters:
+        for h in range(3):
+            m.register(T0 + timedelta(hours=h), USAGE)
+            uplinks.append(m.uplink(T0 + timedelta(hours=h)))  # cumulative: no acks fed back
+    answers: list[bytes] = []
+    lock = threading.Lock()
+
+    def work(order: int) -> None:
+        mine = list(uplinks)
+        random.Random(order).shuffle(mine)
+        got = [headend.handle_uplink(u, T0 + timedelta(hours=4)) for u in mine]
+        with lock:
+            answers.extend(got)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(answers) == 4 * len(uplinks)
+    assert REJECTION_ANSWER not in answers
+    regs = headend.list_registrations(limit=1000).items
+    assert sorted((r.meter_id, r.seq) for r in regs) == sorted(
+        (m.meter_id, s) for m in meters for s in (1, 2, 3)
+    )

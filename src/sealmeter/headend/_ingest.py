@@ -12,6 +12,7 @@ meter first, the whole group is opened again against the new state.
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -148,7 +149,7 @@ class Ingestor:
         }
         self._public_cache: dict[bytes, PublicKeys] = {}
         self._schedule_cache: dict[tuple[str, int], ParsedSchedule | None] = {}
-        self._unknown: set[tuple[str, int]] = set()
+        self._local = threading.local()  # per-thread: schedules found unknown in this batch
 
     # ------------------------------------------------------------------ entry point
     def handle(self, datas: list[bytes], now: datetime) -> list[bytes]:
@@ -180,7 +181,7 @@ class Ingestor:
     # ------------------------------------------------------------------ planning
     def _plan(self, datas: list[bytes], now: datetime) -> tuple[IngestBatch, list[_Reply]]:
         batch = IngestBatch()
-        self._unknown = set()
+        self._local.unknown = set()
         claimed: list[str | None] = []
         for data in datas:
             try:
@@ -494,7 +495,8 @@ class Ingestor:
 
     def _schedule(self, schedule_id: str, version: int) -> ParsedSchedule | None:
         key = (schedule_id, version)
-        if not schedule_id or key in self._unknown:
+        unknown: set[tuple[str, int]] = getattr(self._local, "unknown", set())
+        if not schedule_id or key in unknown:
             return None
         if key not in self._schedule_cache:
             doc = self.store.get_schedule(schedule_id, version) if schedule_id else None
@@ -505,7 +507,7 @@ class Ingestor:
                 except ScheduleError:
                     parsed = None
             if parsed is None:
-                self._unknown.add(key)  # for this batch only: it may be published later
+                unknown.add(key)  # for this batch only: it may be published later
                 return None
             self._schedule_cache[key] = parsed
         return self._schedule_cache[key]
