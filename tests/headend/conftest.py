@@ -35,6 +35,8 @@ def make_meter(box_keys: BoxKeys) -> Callable[..., MeterSide]:
     """Build seeded meter sides that seal for this head-end."""
 
     def make(meter_id: str, seed: int = 0, suite: Suite = Suite.EC_MODERN) -> MeterSide:
-        return MeterSide(meter_id, box_keys.public(suite), random.Random(seed), suite)
+        # a symmetric-suite meter shares its own secret with the head-end instead
+        box = box_keys.public(Suite.EC_MODERN if suite is Suite.SYMMETRIC else suite)
+        return MeterSide(meter_id, box, random.Random(seed), suite)
 
     return make

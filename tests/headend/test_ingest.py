@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +18,7 @@ from sealmeter.headend import (
     AlertKind,
     BoxKeys,
     HeadEnd,
+    HeadEndError,
     MeterState,
     RejectionReason,
 )
@@ -363,3 +365,23 @@ def test_threads_sharing_one_head_end_store_each_registration_once(
     assert sorted((r.meter_id, r.seq) for r in regs) == sorted(
         (m.meter_id, s) for m in meters for s in (1, 2, 3)
     )
+
+
+def test_a_symmetric_suite_meter_is_served_with_its_sealed_secret(
+    headend: HeadEnd, make_meter: MakeMeter
+) -> None:
+    m = make_meter("sym1", seed=8, suite=Suite.SYMMETRIC)
+    headend.provision(m.provisioning("c"), T0)
+    assert m.keys.secret is not None
+    assert m.keys.secret not in headend.store.get_meter("sym1").public_keys  # sealed at rest
+    m.register(T0, USAGE)
+    down = m.accept(headend.handle_uplink(m.uplink(T0), T0), T0)
+    assert down.enable_code is not None
+    assert down.enable_code.acked_seq == 1
+    # an ec-modern envelope claiming to be this meter is a suite change: refused
+    other = make_meter("sym1", seed=9)
+    other.register(T0, USAGE)
+    assert headend.handle_uplink(other.uplink(T0), T0) == REJECTION_ANSWER
+    assert rejections(headend) == [RejectionReason.SUITE_MISMATCH]
+    with pytest.raises(HeadEndError, match="no public key"):
+        headend.meter_public_keys("sym1")

@@ -116,7 +116,7 @@ def test_provisioning_checks_its_input(headend: HeadEnd, make_meter: MakeMeter) 
         (_with(good, meter_id="p5", suite="nist-p256"), "pinned"),
         (_with(good, meter_id="p6", schedule_id="nope"), "not published"),
         (_with(good, meter_id="p7", credit_frame=timedelta(0)), "positive"),
-        (_with(good, meter_id="p8", suite="symmetric"), "symmetric"),
+        (_with(good, meter_id="p8", suite="symmetric"), "shared secret"),
         (_with(good, meter_id=""), "1 to 64"),
     ]
     for request, match in bad:

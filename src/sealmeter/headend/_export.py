@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sealmeter.headend._disclosure import content_key
 from sealmeter.headend._keys import BoxKeys
+from sealmeter.headend.errors import HeadEndError
 from sealmeter.protocol import Suite
 from sealmeter.store import Bill, Store
 
@@ -84,6 +85,11 @@ def export_meter(
     """
     stored = store.get_meter(meter_id)
     suite = Suite.from_name(stored.record.suite)
+    if suite is Suite.SYMMETRIC:
+        raise HeadEndError(
+            f"meter {meter_id!r} uses the symmetric suite: it signs nothing a customer could "
+            "verify with a public key, so there is no offline bill check for it"
+        )
     private = keys.private(suite)
     uplinks = []
     for body, _disclosure, received in store.uplinks_of(meter_id, since, until):

@@ -20,12 +20,12 @@ from sealmeter.headend._keys import BoxKeys
 from sealmeter.headend._lifecycle import MeterEvent, next_state
 from sealmeter.headend._policy import Policy
 from sealmeter.headend._schedules import parse_schedule
-from sealmeter.headend._sealing import seal_state
+from sealmeter.headend._sealing import seal_secret, seal_state
 from sealmeter.headend._watch import fleet_summary, watch_fleet
 from sealmeter.headend.errors import HeadEndError, ScheduleError
 from sealmeter.protocol.chain import CHAIN_KEY_SIZE, HeadEndChain
 from sealmeter.protocol.errors import ProtocolUsageError
-from sealmeter.protocol.keys import PublicKeys, Suite
+from sealmeter.protocol.keys import SYMMETRIC_KEY_SIZE, PublicKeys, Suite
 from sealmeter.store import (
     AlertKind,
     AlertRecord,
@@ -109,7 +109,7 @@ class HeadEnd:
         """Register a meter with its public keys, pinned suite, customer, schedule, credit frame."""
         at = self._now(now)
         suite = _suite(request.suite)
-        pub = _public_keys(request.public_keys, suite)
+        stored_keys = self._stored_keys(request.meter_id, request.public_keys, suite)
         if len(request.chain_key) != CHAIN_KEY_SIZE:
             raise HeadEndError(
                 f"the chain key of meter {request.meter_id!r} must be {CHAIN_KEY_SIZE} bytes "
@@ -140,7 +140,7 @@ class HeadEnd:
         chain = seal_state(
             self.keys, request.meter_id, HeadEndChain.start(request.chain_key).to_bytes()
         )
-        self.store.add_meter(NewMeter(record, pub.to_bytes(), chain))
+        self.store.add_meter(NewMeter(record, stored_keys, chain))
         if request.schedule_id is not None:
             self._plan_latest(request.schedule_id, [request.meter_id])
         return self.store.get_meter(request.meter_id).record
@@ -151,9 +151,20 @@ class HeadEnd:
         """Key rollover: replace the meter's public keys (same suite); old ones are retired."""
         meter = self.store.get_meter(meter_id).record
         next_state(meter_id, meter.state, MeterEvent.ROLL_KEYS)
-        pub = _public_keys(public_keys, _suite(meter.suite))
-        self.store.rollover_key(meter_id, pub.to_bytes(), self._now(now))
+        stored_keys = self._stored_keys(meter_id, public_keys, _suite(meter.suite))
+        self.store.rollover_key(meter_id, stored_keys, self._now(now))
         return self.store.get_meter(meter_id).record
+
+    def _stored_keys(self, meter_id: str, data: bytes, suite: Suite) -> bytes:
+        """What the store keeps of a meter's keys: public keys, or a sealed shared secret."""
+        if suite is Suite.SYMMETRIC:
+            if len(data) != SYMMETRIC_KEY_SIZE:
+                raise HeadEndError(
+                    f"a symmetric-suite meter is provisioned with its {SYMMETRIC_KEY_SIZE}-byte "
+                    f"shared secret (got {len(data)} bytes)"
+                )
+            return seal_secret(self.keys, meter_id, data)
+        return _public_keys(data, suite).to_bytes()
 
     def decommission(self, meter_id: str, now: datetime | None = None) -> MeterRecord:
         """Take a meter out of service; its later uplinks are rejected, its data stays."""
@@ -196,7 +207,10 @@ class HeadEnd:
 
     def meter_public_keys(self, meter_id: str) -> bytes:
         """The meter's current public keys as exported bytes (for a customer's bill check)."""
-        return self.store.get_meter(meter_id).public_keys
+        stored = self.store.get_meter(meter_id)
+        if stored.record.suite == Suite.SYMMETRIC.value:
+            raise HeadEndError(f"meter {meter_id!r} uses the symmetric suite: it has no public key")
+        return stored.public_keys
 
     def list_meters(
         self, *, state: MeterState | None = None, cursor: str | None = None, limit: int = 100
@@ -388,11 +402,6 @@ def _suite(name: str) -> Suite:
 
 
 def _public_keys(data: bytes, suite: Suite) -> PublicKeys:
-    if suite is Suite.SYMMETRIC:
-        raise HeadEndError(
-            "the symmetric suite is not served by this head-end yet (its per-meter secret "
-            "would have to be stored); provision the meter with ec-modern, nist-p256 or rsa"
-        )
     try:
         pub = PublicKeys.from_bytes(data)
     except ProtocolUsageError as exc:

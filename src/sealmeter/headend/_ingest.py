@@ -20,7 +20,7 @@ from sealmeter.headend._billing import registration_row
 from sealmeter.headend._keys import BoxKeys
 from sealmeter.headend._policy import Policy
 from sealmeter.headend._schedules import ParsedSchedule, parse_schedule
-from sealmeter.headend._sealing import open_state, seal_state
+from sealmeter.headend._sealing import open_secret, open_state, seal_state
 from sealmeter.headend.errors import HeadEndError, ScheduleError
 from sealmeter.protocol import (
     BadAuthCode,
@@ -54,6 +54,7 @@ from sealmeter.protocol import (
     open_uplink,
     peek_header,
     seal_downlink,
+    symmetric_keys,
 )
 from sealmeter.store import (
     AlertKind,
@@ -120,6 +121,7 @@ class _MeterView:
     stored: StoredMeter
     public: PublicKeys
     chain: HeadEndChain
+    private: PrivateKeys | None  # the symmetric suite's per-meter keys (else the box's)
     last_seen: datetime | None
     touched: bool = False
     sent_schedules: set[tuple[str, int]] = field(default_factory=set)
@@ -256,12 +258,23 @@ class Ingestor:
     def _view(self, meter: StoredMeter, views: dict[str, _MeterView]) -> _MeterView:
         view = views.get(meter.record.meter_id)
         if view is None:
-            public = self._public_cache.get(meter.public_keys)
-            if public is None:
-                public = PublicKeys.from_bytes(meter.public_keys)
+            meter_id = meter.record.meter_id
+            private: PrivateKeys | None = None
+            if meter.record.suite == Suite.SYMMETRIC.value:
+                private = symmetric_keys(open_secret(self.keys, meter_id, meter.public_keys))
+                public = private.public()
+            else:
+                cached = self._public_cache.get(meter.public_keys)
+                public = cached or PublicKeys.from_bytes(meter.public_keys)
                 self._public_cache[meter.public_keys] = public
-            state = open_state(self.keys, meter.record.meter_id, meter.chain_state)
-            view = _MeterView(meter, public, HeadEndChain.from_bytes(state), meter.record.last_seen)
+            state = open_state(self.keys, meter_id, meter.chain_state)
+            view = _MeterView(
+                stored=meter,
+                public=public,
+                chain=HeadEndChain.from_bytes(state),
+                private=private,
+                last_seen=meter.record.last_seen,
+            )
             views[meter.record.meter_id] = view
         return view
 
@@ -303,7 +316,7 @@ class Ingestor:
             )
         try:
             view = self._view(meter, views)
-            private = self.keys.private(Suite.from_name(rec.suite))
+            private = view.private or self.keys.private(Suite.from_name(rec.suite))
         except (ProtocolUsageError, HeadEndError) as exc:
             return self._reject(
                 batch, data, now, RejectionReason.INTERNAL, str(exc), meter, claimed

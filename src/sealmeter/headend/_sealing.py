@@ -1,4 +1,4 @@
-"""Sealing the meters' MAC-chain state at rest with the box's storage key.
+"""Sealing the meters' secrets at rest (MAC-chain state, shared secrets) with the storage key.
 
 The head-end's chain state of a meter contains the current chain key, a secret: whoever reads
 it could forge that meter's next registrations. It is stored AES-256-GCM-sealed under the
@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sealmeter.headend._keys import BoxKeys
 from sealmeter.headend.errors import KeyStoreError
 
-__all__ = ["open_state", "seal_state"]
+__all__ = ["open_secret", "open_state", "seal_secret", "seal_state"]
 
 _VERSION = b"\x01"
 _AAD = b"sealmeter/chain-state/v1/"
@@ -48,3 +48,13 @@ def open_state(keys: BoxKeys, meter_id: str, sealed: bytes) -> bytes:
             f"the chain state of meter {meter_id!r} was not sealed by these keys: the head-end "
             "runs with another key file than the one this database was provisioned with"
         ) from None
+
+
+def seal_secret(keys: BoxKeys, meter_id: str, secret: bytes) -> bytes:
+    """A symmetric-suite meter's shared secret, sealed for the database."""
+    return seal_state(keys, meter_id + "/secret", secret)
+
+
+def open_secret(keys: BoxKeys, meter_id: str, sealed: bytes) -> bytes:
+    """Unseal a symmetric-suite meter's shared secret."""
+    return open_state(keys, meter_id + "/secret", sealed)

@@ -54,6 +54,8 @@ class MeterSide:
     def __post_init__(self) -> None:
         """Make the meter's keys and initial chain key (as at manufacture)."""
         self.keys = generate_keys(self.suite)
+        if self.suite is Suite.SYMMETRIC:  # one shared secret: the head-end side is the same
+            self.box_public = self.keys.public()
         self.chain_key = self.rng.randbytes(32)
         self.chain = MeterChain.start(self.chain_key)
 
@@ -71,7 +73,11 @@ class MeterSide:
             meter_id=self.meter_id,
             customer_ref=customer_ref,
             suite=self.suite.value,
-            public_keys=self.keys.public().to_bytes(),
+            public_keys=(
+                self.keys.secret or b""
+                if self.suite is Suite.SYMMETRIC
+                else self.keys.public().to_bytes()
+            ),
             chain_key=self.chain_key,
             feeder=feeder,
             schedule_id=schedule_id,
