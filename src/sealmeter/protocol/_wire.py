@@ -12,7 +12,7 @@ from typing import Any
 
 from sealmeter.protocol.errors import MalformedMessage, TrailingData, TruncatedMessage
 
-__all__ = ["Reader", "Writer", "make_decimal", "split_decimal"]
+__all__ = ["EXACT_DECIMAL", "Reader", "Writer", "make_decimal", "split_decimal"]
 
 _U8 = struct.Struct(">B")
 _U16 = struct.Struct(">H")
@@ -24,6 +24,8 @@ _LENGTHS = [bytes((n,)) for n in range(256)]
 
 
 _EXACT = Context(prec=64, Emin=-999_999, Emax=999_999, traps=[InvalidOperation])
+EXACT_DECIMAL = _EXACT
+"""The decimal context of the wire: wide enough that no charge is ever rounded."""
 
 
 def make_decimal(mantissa: int, exponent: int) -> Decimal:
@@ -114,6 +116,16 @@ class Reader:
     def position(self) -> int:
         """Offset of the next unread byte."""
         return self._pos
+
+    def buffer(self) -> tuple[bytes, int]:
+        """(the whole buffer, offset of the next unread byte), for decoders' inlined fast paths."""
+        return self._data, self._pos
+
+    def skip_to(self, position: int) -> None:
+        """Mark everything before `position` as read (after a fast path checked those bytes)."""
+        if not self._pos <= position <= len(self._data):
+            raise ValueError("skip_to must move forward within the buffer")
+        self._pos = position
 
     def slice(self, start: int, end: int) -> bytes:
         """The bytes between two positions already read (for keeping a field's encoding)."""

@@ -54,6 +54,10 @@ _STATE_VERSION = 1
 _METER_STATE = struct.Struct(">BQ32s32s")
 _HEAD_STATE = struct.Struct(">BQ32s32sH")
 _RECENT = struct.Struct(">Q32s")
+_HMAC = _hmac.HMAC
+_SHA256 = hashes.SHA256()
+_sha256 = hashlib.sha256
+_compare_digest = _stdlib_hmac.compare_digest
 
 
 def _mac(key: bytes, *parts: bytes) -> bytes:
@@ -265,12 +269,17 @@ class HeadEndChain:
                     stale.append(reg.seq)
                     continue
                 raise AssertionError("unreachable: verify accepted an unexpected sequence")
-            body = encoded[: len(encoded) - 1 - len(reg.auth_code)]
-            code = chain_code(key, last_code, body)
-            if not _stdlib_hmac.compare_digest(code, reg.auth_code):
+            # chain_code and evolve_chain_key, inlined: this loop runs for every registration
+            auth_code = reg.auth_code
+            mac = _HMAC(key, _SHA256)
+            mac.update(_CODE_LABEL + last_code + encoded[: len(encoded) - 1 - len(auth_code)])
+            code = mac.finalize()
+            if not _compare_digest(code, auth_code):
                 HeadEndChain(last_seq, key, last_code).verify(reg, encoded=encoded)
-            last_seq, key, last_code = reg.seq, evolve_chain_key(key), code
-            recent.append((reg.seq, _digest(encoded)))
+            evolve = _HMAC(key, _SHA256)
+            evolve.update(_KEY_LABEL)
+            last_seq, key, last_code = reg.seq, evolve.finalize(), code
+            recent.append((last_seq, _sha256(encoded).digest()))
             accepted.append(reg)
         state = HeadEndChain(last_seq, key, last_code, tuple(recent[-DUPLICATE_WINDOW:]))
         return BatchVerdict(state, tuple(accepted), tuple(duplicates), tuple(stale))
