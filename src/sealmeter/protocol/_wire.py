@@ -26,6 +26,7 @@ _LENGTHS = [bytes((n,)) for n in range(256)]
 _EXACT = Context(prec=64, Emin=-999_999, Emax=999_999, traps=[InvalidOperation])
 EXACT_DECIMAL = _EXACT
 """The decimal context of the wire: wide enough that no charge is ever rounded."""
+_SCALES = {e: Decimal(1).scaleb(-e, context=_EXACT) for e in range(-64, 65)}
 
 
 def make_decimal(mantissa: int, exponent: int) -> Decimal:
@@ -38,9 +39,25 @@ def make_decimal(mantissa: int, exponent: int) -> Decimal:
 
 def split_decimal(value: Decimal) -> tuple[int, int]:
     """(mantissa, exponent) of a finite decimal, so that make_decimal gives it back."""
+    # Fast path: a decimal in plain notation ("-12.50", "7") shows every digit of its
+    # mantissa and, after the point, exactly -exponent digits. Anything else (scientific
+    # notation, a positive exponent) takes the general path.
+    text = str(value)
+    point = text.find(".")
+    digits = text if point < 0 else text[:point] + text[point + 1 :]
+    if digits.lstrip("-").isdigit() and digits.isascii():
+        return int(digits), 0 if point < 0 else point + 1 - len(text)
+    return _split_decimal_general(value)
+
+
+def _split_decimal_general(value: Decimal) -> tuple[int, int]:
     exponent = value.as_tuple().exponent
     assert isinstance(exponent, int)
-    return int(value.scaleb(-exponent, context=_EXACT)), exponent
+    scale = _SCALES.get(exponent)
+    if scale is None:
+        return int(value.scaleb(-exponent, context=_EXACT)), exponent
+    # exact: the product has the value's digits and exponent 0 (64 digits of precision)
+    return int(_EXACT.multiply(value, scale)), exponent
 
 
 class Writer:

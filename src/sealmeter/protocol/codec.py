@@ -29,6 +29,7 @@ from sealmeter.protocol.messages import (
     CreditFrame,
     Downlink,
     EnableCode,
+    RegisterUsage,
     Registration,
     RegistrationKind,
     ScheduleUpdate,
@@ -79,6 +80,8 @@ _EVENT = struct.Struct(">Bq")
 _LENGTHS = [bytes((n,)) for n in range(256)]
 _REG_HEADER = bytes((FORMAT_VERSION, _TYPE_REGISTRATION))
 _BAND = struct.Struct(">Qbq")
+_UPLINK_HEADER = bytes((FORMAT_VERSION, _TYPE_UPLINK))
+_TIME_NONCE_COUNT = struct.Struct(">q16sH")
 _REG_FIXED_SIZE = _REG_FIXED.size
 _BAND_SIZE = _BAND.size
 _unpack_reg_fixed = _REG_FIXED.unpack_from
@@ -86,6 +89,8 @@ _unpack_band = _BAND.unpack_from
 _POW10 = {e: make_decimal(1, e) for e in range(-64, 64)}
 _exact_multiply = EXACT_DECIMAL.multiply
 _EPOCH = from_wire_time(0)
+_new = object.__new__
+_set = object.__setattr__
 
 
 def _enum(reader_what: str, field: str, cls: type[_E], value: int) -> _E:
@@ -107,7 +112,7 @@ def _get_time(r: Reader, field: str) -> datetime:
 
 def _time_of(micros: int, field: str) -> datetime:
     try:
-        return from_wire_time(micros)
+        return _EPOCH + timedelta(0, 0, micros)  # from_wire_time, inlined (hot path)
     except OverflowError:
         raise MalformedMessage(
             f"{field}: {micros} microseconds is outside the datetime range"
@@ -187,20 +192,26 @@ def _fast_registration(data: bytes, pos: int) -> tuple[Registration, int] | None
     kind = _KINDS.get(kind_id)
     if kind is None:
         return None
-    texts = []
     try:
         time = _EPOCH + timedelta(0, 0, micros)
-        for _ in range(3):
-            if end >= size:
-                return None
-            start = end + 1
-            end = start + data[end]
-            if end > size:
-                return None
-            texts.append(data[start:end].decode())
-        meter_id, schedule_id, currency = texts
-        if not meter_id or not currency:
+        # three length-prefixed texts: meter_id, schedule_id, currency
+        if end >= size:
             return None
+        start = end + 1
+        end = start + data[end]
+        if end >= size or end == start:
+            return None
+        meter_id = data[start:end].decode()
+        start = end + 1
+        end = start + data[end]
+        if end >= size:
+            return None
+        schedule_id = data[start:end].decode()
+        start = end + 1
+        end = start + data[end]
+        if end > size or end == start:
+            return None
+        currency = data[start:end].decode()
         registers = []
         for _ in range(count):
             if end >= size:
@@ -215,7 +226,11 @@ def _fast_registration(data: bytes, pos: int) -> tuple[Registration, int] | None
             if not -64 <= exponent <= 63 or mantissa == _MIN_I64:
                 return None
             charge = _exact_multiply(Decimal(mantissa), _POW10[exponent])
-            registers.append(register_usage_unchecked(obis, usage, charge))
+            band = _new(RegisterUsage)  # register_usage_unchecked, inlined (hot path)
+            _set(band, "obis", obis)
+            _set(band, "usage", usage)
+            _set(band, "charge", charge)
+            registers.append(band)
     except (UnicodeDecodeError, OverflowError):
         return None
     if end >= size:
@@ -409,20 +424,24 @@ def _get_status(r: Reader) -> Status:
 
 def encode_uplink(up: Uplink) -> bytes:
     """Encode an uplink batch (the plaintext that `seal_uplink` encrypts)."""
-    w = Writer()
-    _header(w, _TYPE_UPLINK)
-    w.text(up.meter_id)
-    _put_time(w, up.time)
-    w.raw(up.nonce)
-    w.u16(len(up.registrations))
+    meter_id = up.meter_id.encode()
+    parts = [
+        _UPLINK_HEADER,
+        _LENGTHS[len(meter_id)],
+        meter_id,
+        _TIME_NONCE_COUNT.pack(to_wire_time(up.time), up.nonce, len(up.registrations)),
+    ]
     for reg in up.registrations:
-        _put_registration(w, reg)
+        _registration_parts(reg, parts)
+        parts += (_LENGTHS[len(reg.auth_code)], reg.auth_code)
     if up.status is None:
-        w.u8(0)
+        parts.append(b"\x00")
     else:
+        w = Writer()
         w.u8(1)
         _put_status(w, up.status)
-    return w.getvalue()
+        parts.append(w.getvalue())
+    return b"".join(parts)
 
 
 def _get_uplink(r: Reader, raws: list[bytes] | None = None) -> Uplink:
@@ -430,11 +449,21 @@ def _get_uplink(r: Reader, raws: list[bytes] | None = None) -> Uplink:
     time = _get_time(r, "time")
     nonce = r.take(16, "nonce")
     regs = []
-    for _ in range(r.u16("registration count")):
-        start = r.position
-        regs.append(_get_registration(r))
+    count = r.u16("registration count")
+    data, pos = r.buffer()
+    for _ in range(count):
+        fast = _fast_registration(data, pos)
+        if fast is None:
+            r.skip_to(pos)
+            reg = _checked_registration(r)
+            end = r.position
+        else:
+            reg, end = fast
+        regs.append(reg)
         if raws is not None:
-            raws.append(_REG_HEADER + r.slice(start, r.position))
+            raws.append(_REG_HEADER + data[pos:end])
+        pos = end
+    r.skip_to(pos)
     status = _get_status(r) if r.flag("status present") else None
     if not meter_id:
         raise MalformedMessage("uplink: meter_id must not be empty")

@@ -405,9 +405,10 @@ def build_unchecked(cls: type[_T], **fields: object) -> _T:
 
     The decoder's layout already guarantees the ranges and types; it checks the rest itself.
     """
-    obj = object.__new__(cls)
+    obj = _new(cls)
+    set_field = _set
     for name, value in fields.items():
-        object.__setattr__(obj, name, value)
+        set_field(obj, name, value)
     return obj
 
 
