@@ -40,7 +40,6 @@ from sealmeter.protocol.messages import (
     build_unchecked,
     from_wire_time,
     register_usage_unchecked,
-    registration_unchecked,
     to_wire_time,
 )
 
@@ -91,6 +90,31 @@ _exact_multiply = EXACT_DECIMAL.multiply
 _EPOCH = from_wire_time(0)
 _new = object.__new__
 _set = object.__setattr__
+
+
+def _setter(cls: type, name: str) -> Callable[[object, object], None]:
+    """The slot's own setter: sets a field of a frozen slots dataclass, skipping its checks."""
+    setter: Callable[[object, object], None] = vars(cls)[name].__set__
+    return setter
+
+
+_set_obis = _setter(RegisterUsage, "obis")
+_set_usage = _setter(RegisterUsage, "usage")
+_set_charge = _setter(RegisterUsage, "charge")
+_REG_SETTERS = tuple(
+    _setter(Registration, name)
+    for name in (
+        "seq",
+        "kind",
+        "meter_id",
+        "registers",
+        "schedule_id",
+        "schedule_version",
+        "time",
+        "auth_code",
+        "currency",
+    )
+)
 
 
 def _enum(reader_what: str, field: str, cls: type[_E], value: int) -> _E:
@@ -227,9 +251,9 @@ def _fast_registration(data: bytes, pos: int) -> tuple[Registration, int] | None
                 return None
             charge = _exact_multiply(Decimal(mantissa), _POW10[exponent])
             band = _new(RegisterUsage)  # register_usage_unchecked, inlined (hot path)
-            _set(band, "obis", obis)
-            _set(band, "usage", usage)
-            _set(band, "charge", charge)
+            _set_obis(band, obis)
+            _set_usage(band, usage)
+            _set_charge(band, charge)
             registers.append(band)
     except (UnicodeDecodeError, OverflowError):
         return None
@@ -239,17 +263,20 @@ def _fast_registration(data: bytes, pos: int) -> tuple[Registration, int] | None
     end = start + data[end]
     if end > size or end - start > 64:
         return None
-    reg = registration_unchecked(
-        seq,
-        kind,
-        meter_id,
-        tuple(registers),
-        schedule_id,
-        schedule_version,
-        time,
-        data[start:end],
-        currency,
+    # build_unchecked(Registration, ...), inlined (hot path); setters in _REG_SETTERS order
+    reg = _new(Registration)
+    set_seq, set_kind, set_meter, set_regs, set_sched, set_ver, set_time, set_code, set_cur = (
+        _REG_SETTERS
     )
+    set_seq(reg, seq)
+    set_kind(reg, kind)
+    set_meter(reg, meter_id)
+    set_regs(reg, tuple(registers))
+    set_sched(reg, schedule_id)
+    set_ver(reg, schedule_version)
+    set_time(reg, time)
+    set_code(reg, data[start:end])
+    set_cur(reg, currency)
     return reg, end
 
 
@@ -399,24 +426,28 @@ def _get_status(r: Reader) -> Status:
         events.append(
             build_unchecked(TamperEvent, kind=kind, time=_time_of(event_micros, "tamper time"))
         )
-    return build_unchecked(
-        Status,
-        meter_id=meter_id,
-        time=_time_of(micros, "status time"),
-        tamper_events=tuple(events),
-        schedule_id=schedule_id,
-        schedule_version=schedule_version,
-        schedule_valid_from=_time_of(valid_from, "schedule_valid_from"),
-        schedule_valid_to=_optional_time(has_valid_to, valid_to, "schedule_valid_to"),
-        peak_load_w=peak_load_w,
-        peak_load_time=_optional_time(has_peak_time, peak_time, "peak_load_time"),
-        next_contact=_time_of(next_contact, "next_contact"),
-        battery=battery,
-        battery_mv=battery_mv,
-        clock=clock,
-        firmware=firmware,
-        blocked=blocked == 1,
+    # built field by field without Status's checks (see build_unchecked): the decoder's hot path
+    status = _new(Status)
+    _set(status, "meter_id", meter_id)
+    _set(status, "time", _time_of(micros, "status time"))
+    _set(status, "tamper_events", tuple(events))
+    _set(status, "schedule_id", schedule_id)
+    _set(status, "schedule_version", schedule_version)
+    _set(status, "schedule_valid_from", _time_of(valid_from, "schedule_valid_from"))
+    _set(
+        status,
+        "schedule_valid_to",
+        _optional_time(has_valid_to, valid_to, "schedule_valid_to"),
     )
+    _set(status, "peak_load_w", peak_load_w)
+    _set(status, "peak_load_time", _optional_time(has_peak_time, peak_time, "peak_load_time"))
+    _set(status, "next_contact", _time_of(next_contact, "next_contact"))
+    _set(status, "battery", battery)
+    _set(status, "battery_mv", battery_mv)
+    _set(status, "clock", clock)
+    _set(status, "firmware", firmware)
+    _set(status, "blocked", blocked == 1)
+    return status
 
 
 # -- uplink ---------------------------------------------------------------------------------

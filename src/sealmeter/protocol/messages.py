@@ -421,31 +421,6 @@ def register_usage_unchecked(obis: str, usage: int, charge: Decimal) -> Register
     return obj
 
 
-def registration_unchecked(
-    seq: int,
-    kind: RegistrationKind,
-    meter_id: str,
-    registers: tuple[RegisterUsage, ...],
-    schedule_id: str,
-    schedule_version: int,
-    time: datetime,
-    auth_code: bytes,
-    currency: str,
-) -> Registration:
-    """`Registration` without its checks (the decoder's hot path; see `build_unchecked`)."""
-    obj = _new(Registration)
-    _set(obj, "seq", seq)
-    _set(obj, "kind", kind)
-    _set(obj, "meter_id", meter_id)
-    _set(obj, "registers", registers)
-    _set(obj, "schedule_id", schedule_id)
-    _set(obj, "schedule_version", schedule_version)
-    _set(obj, "time", time)
-    _set(obj, "auth_code", auth_code)
-    _set(obj, "currency", currency)
-    return obj
-
-
 _new = object.__new__
 _set = object.__setattr__
 

@@ -1,0 +1,124 @@
+"""The inlined fast paths accept exactly what the field-by-field paths accept, with equal results.
+
+`codec._fast_registration` and the fast header check of `envelope._open` hand anything they
+do not accept to the checked paths; these properties show they never accept more, never
+return anything different, and `split_decimal` splits every decimal as the general path does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from decimal import Decimal
+from functools import partial
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sealmeter.protocol import (
+    MalformedMessage,
+    ProtocolPeerError,
+    Suite,
+    _wire,
+    codec,
+    encode_registration,
+    envelope,
+    generate_keys,
+)
+from sealmeter.protocol._wire import Reader
+from tests.protocol import strategies as s
+
+
+def _checked(data: bytes) -> tuple[object, int] | None:
+    if len(data) < 2:
+        return None  # not even the header: the decoder reports it before any field
+    reader = Reader(data, "registration")
+    reader.skip_to(2)
+    with contextlib.suppress(MalformedMessage):
+        reg = codec._checked_registration(reader)
+        return reg, reader.position
+    return None
+
+
+def _mutations(data: bytes, draw: st.DrawFn) -> bytes:
+    how = draw(st.sampled_from(["flip", "truncate", "extend", "splice"]))
+    if how == "flip" and data:
+        i = draw(st.integers(0, len(data) - 1))
+        return data[:i] + bytes((data[i] ^ draw(st.integers(1, 255)),)) + data[i + 1 :]
+    if how == "truncate":
+        return data[: draw(st.integers(0, len(data)))]
+    if how == "extend":
+        return data + draw(st.binary(min_size=1, max_size=8))
+    i = draw(st.integers(0, len(data)))
+    return data[:i] + draw(st.binary(max_size=12)) + data[i:]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_fast_registration_agrees_with_checked_path(data: st.DataObject) -> None:
+    raw = encode_registration(data.draw(s.registrations()))
+    for candidate in (raw, _mutations(raw, data.draw)):
+        fast = codec._fast_registration(candidate, 2)
+        checked = _checked(candidate)
+        if fast is not None:
+            # never accepts what the checked path rejects, never decodes differently
+            assert checked is not None
+            assert fast == checked
+            assert repr(fast[0]) == repr(checked[0])  # Decimal exponents and all
+        elif candidate == raw:
+            raise AssertionError("the fast path refused a valid registration")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=120))
+def test_fast_registration_on_garbage_never_accepts_more(garbage: bytes) -> None:
+    candidate = b"\x01\x01" + garbage
+    fast = codec._fast_registration(candidate, 2)
+    if fast is not None:
+        assert fast == _checked(candidate)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.integers(-(2**63) + 1, 2**63 - 1) | st.integers(-1000, 1000),
+    st.integers(-128, 127),
+)
+def test_split_decimal_matches_general_path(mantissa: int, exponent: int) -> None:
+    value = _wire.make_decimal(mantissa, exponent)
+    assert _wire.split_decimal(value) == (mantissa, exponent)
+    assert _wire.split_decimal(value) == _wire._split_decimal_general(value)
+
+
+def test_split_decimal_keeps_signs_zeros_and_notation() -> None:
+    for text in ["0.00", "-0.00", "1E+5", "123.4500", "-7", "0", "-0", "1E-7", "0E-10", "0E+3"]:
+        value = Decimal(text)
+        assert _wire.split_decimal(value) == _wire._split_decimal_general(value), text
+
+
+def _outcome(call: Callable[[], bytes]) -> object:
+    try:
+        return call()
+    except ProtocolPeerError as exc:
+        return type(exc)
+
+
+@pytest.mark.parametrize("suite", list(Suite))
+def test_fast_envelope_open_agrees_with_checked_path(suite: Suite) -> None:
+    meter = generate_keys(suite)
+    box = meter if suite is Suite.SYMMETRIC else generate_keys(suite)
+    data = envelope._seal(
+        b"reading", envelope.Direction.UPLINK, "SM-1", meter, box.public(), bytes(32)
+    )
+    up = envelope.Direction.UPLINK
+    pub = meter.public()
+    candidates = [data, data[:-1], data + b"\x00", data[:10]]
+    candidates += [data[:i] + bytes((data[i] ^ 0x01,)) + data[i + 1 :] for i in range(len(data))]
+    for candidate in candidates:
+        for meter_id in ("SM-1", "SM-2", ""):
+            fast = _outcome(partial(envelope._open, candidate, up, meter_id, box, pub))
+            checked = _outcome(
+                partial(envelope._open_checked, candidate, up, meter_id, box, pub, suite)
+            )
+            assert fast == checked
+    assert envelope._open(data, up, "SM-1", box, pub) == b"reading"
