@@ -281,8 +281,18 @@ class HeadEndChain:
             last_seq, key, last_code = reg.seq, evolve.finalize(), code
             recent.append((last_seq, _sha256(encoded).digest()))
             accepted.append(reg)
-        state = HeadEndChain(last_seq, key, last_code, tuple(recent[-DUPLICATE_WINDOW:]))
-        return BatchVerdict(state, tuple(accepted), tuple(duplicates), tuple(stale))
+        # both built with the slots' own setters: the values are the ones checked above
+        state = _new(HeadEndChain)
+        _set_last_seq(state, last_seq)
+        _set_key(state, key)
+        _set_last_code(state, last_code)
+        _set_recent(state, tuple(recent[-DUPLICATE_WINDOW:]))
+        verdict = _new(BatchVerdict)
+        _set_chain(verdict, state)
+        _set_accepted(verdict, tuple(accepted))
+        _set_duplicates(verdict, tuple(duplicates))
+        _set_stale(verdict, tuple(stale))
+        return verdict
 
     def to_bytes(self) -> bytes:
         """Serialise for the head-end's store (contains the chain key: keep the store private)."""
@@ -305,3 +315,14 @@ class HeadEndChain:
             _RECENT.unpack_from(data, _HEAD_STATE.size + i * _RECENT.size) for i in range(count)
         )
         return cls(last_seq, key, last_code, recent)
+
+
+_new = object.__new__
+_set_last_seq = vars(HeadEndChain)["last_seq"].__set__
+_set_key = vars(HeadEndChain)["key"].__set__
+_set_last_code = vars(HeadEndChain)["last_code"].__set__
+_set_recent = vars(HeadEndChain)["recent"].__set__
+_set_chain = vars(BatchVerdict)["chain"].__set__
+_set_accepted = vars(BatchVerdict)["accepted"].__set__
+_set_duplicates = vars(BatchVerdict)["duplicates"].__set__
+_set_stale = vars(BatchVerdict)["stale"].__set__

@@ -477,11 +477,18 @@ def encode_uplink(up: Uplink) -> bytes:
 
 def _get_uplink(r: Reader, raws: list[bytes] | None = None) -> Uplink:
     meter_id = r.text("meter_id")
-    time = _get_time(r, "time")
-    nonce = r.take(16, "nonce")
-    regs = []
-    count = r.u16("registration count")
     data, pos = r.buffer()
+    if pos + _TIME_NONCE_COUNT.size <= len(data):
+        # time, nonce and registration count in one step (field by field below if short)
+        micros, nonce, count = _TIME_NONCE_COUNT.unpack_from(data, pos)
+        time = _time_of(micros, "time")
+        pos += _TIME_NONCE_COUNT.size
+    else:
+        time = _get_time(r, "time")
+        nonce = r.take(16, "nonce")
+        count = r.u16("registration count")  # raises: fewer bytes than the step above needs
+        data, pos = r.buffer()
+    regs = []
     for _ in range(count):
         fast = _fast_registration(data, pos)
         if fast is None:
