@@ -72,7 +72,7 @@ def test_retry_offsets_differ_between_meters() -> None:
 
 
 def test_illegal_move_names_state_and_event() -> None:
-    with pytest.raises(IllegalTransition, match="SUCCESS.*WAITING|WAITING.*SUCCESS"):
+    with pytest.raises(IllegalTransition, match=r"SUCCESS.*WAITING|WAITING.*SUCCESS"):
         TABLE.fire(CommState.WAITING, CommEvent.SUCCESS)
 
 

@@ -9,6 +9,8 @@ watchdog). It is sans-IO: a driver moves the bytes (see docs/meter.md).
 
 from __future__ import annotations
 
+from sealmeter.meter.charging import Rate, Schedules
+from sealmeter.meter.config import MeterConfig
 from sealmeter.meter.credit import CreditFrame, CreditGrant, RelayEvent, RelayState
 from sealmeter.meter.errors import (
     DownlinkRejected,
@@ -18,7 +20,12 @@ from sealmeter.meter.errors import (
     NotProvisioned,
     RegistrationLogFull,
 )
+from sealmeter.meter.module import DownlinkResult, LifeState, Meter, SealLoop
 from sealmeter.meter.power import PowerState, VoltageWatchdog
+from sealmeter.meter.provisioning import ProvisioningExport
+from sealmeter.meter.state import ChainRecord, ControlState, Journal
+from sealmeter.meter.status import Display, Led, build_status, display
+from sealmeter.meter.store import DEVICE_KEY_SIZE, NVM_SIZE
 from sealmeter.meter.tamper import (
     BypassDetector,
     BypassPolicy,
@@ -30,26 +37,43 @@ from sealmeter.meter.tamper import (
 from sealmeter.meter.watchdog import CallPolicy, CommState, Watchdog, slot_offset
 
 __all__ = [
+    "DEVICE_KEY_SIZE",
+    "NVM_SIZE",
     "BypassDetector",
     "BypassPolicy",
     "CallPolicy",
+    "ChainRecord",
     "CommState",
+    "ControlState",
     "CreditFrame",
     "CreditGrant",
     "Detection",
+    "Display",
     "DownlinkRejected",
+    "DownlinkResult",
     "HousingState",
     "IllegalTransition",
+    "Journal",
+    "Led",
+    "LifeState",
     "LoopState",
+    "Meter",
+    "MeterConfig",
     "MeterConfigError",
     "MeterStorageFault",
     "NotProvisioned",
     "PowerState",
+    "ProvisioningExport",
+    "Rate",
     "RegistrationLogFull",
     "RelayEvent",
     "RelayState",
+    "Schedules",
+    "SealLoop",
     "TamperKind",
     "VoltageWatchdog",
     "Watchdog",
+    "build_status",
+    "display",
     "slot_offset",
 ]

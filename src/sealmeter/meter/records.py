@@ -22,7 +22,7 @@ import struct
 from dataclasses import dataclass
 
 from sealmeter.meter.errors import MeterConfigError, MeterStorageFault
-from sealmeter.meter.memory import Region
+from sealmeter.meter.memory import Storage
 
 __all__ = ["RecordSlot", "RecordStore"]
 
@@ -59,7 +59,7 @@ class RecordSlot:
 class RecordStore:
     """Named, generation-numbered, multi-copy records in one region of NVM."""
 
-    def __init__(self, region: Region, layout: dict[str, tuple[int, int]]) -> None:
+    def __init__(self, region: Storage, layout: dict[str, tuple[int, int]]) -> None:
         """Lay out records `name -> (copies, capacity)` one after another in `region`."""
         self.region = region
         self.slots: dict[str, RecordSlot] = {}
@@ -126,7 +126,7 @@ class RecordStore:
         index = generation % slot.copies
         header = _HEADER.pack(_MAGIC, generation, len(payload))
         data = header + payload + _code(header, payload)
-        self.region.write(slot.start + index * slot.copy_size, data)
+        self.region.store(slot.start + index * slot.copy_size, data)
         self._generation[name] = generation
 
     def settle(self) -> dict[str, bytes | None]:

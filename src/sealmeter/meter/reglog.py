@@ -20,7 +20,7 @@ import hashlib
 import struct
 
 from sealmeter.meter.errors import MeterConfigError, RegistrationLogFull
-from sealmeter.meter.memory import Region
+from sealmeter.meter.memory import Storage
 
 __all__ = ["RegistrationLog"]
 
@@ -37,7 +37,7 @@ def _code(header: bytes, payload: bytes) -> bytes:
 class RegistrationLog:
     """A ring of tear-safe registration entries in one region of NVM."""
 
-    def __init__(self, region: Region, entry_size: int) -> None:
+    def __init__(self, region: Storage, entry_size: int) -> None:
         """Divide `region` into entries of `entry_size` bytes (header and code included)."""
         if entry_size <= OVERHEAD:
             raise MeterConfigError(f"log entries of {entry_size} bytes leave no room for data")
@@ -81,12 +81,12 @@ class RegistrationLog:
                 "acknowledges some (units keep being counted)"
             )
         header = _HEADER.pack(_MAGIC, seq, len(payload))
-        self.region.write(self._offset(seq), header + payload + _code(header, payload))
+        self.region.store(self._offset(seq), header + payload + _code(header, payload))
 
     def rewrite(self, seq: int, payload: bytes) -> None:
         """Write entry `seq` again in place (boot: make a possibly weak entry definite)."""
         header = _HEADER.pack(_MAGIC, seq, len(payload))
-        self.region.write(self._offset(seq), header + payload + _code(header, payload))
+        self.region.store(self._offset(seq), header + payload + _code(header, payload))
 
     def queued(self, acked: int, next_seq: int) -> list[tuple[int, bytes]]:
         """Entries `acked+1 .. next_seq-1` in order; a missing one is a storage fault upstream."""

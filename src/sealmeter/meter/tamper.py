@@ -48,6 +48,7 @@ class TamperKind(enum.Enum):
     SUPPLY_OUTAGE = "supply-outage"
     MODULE_REMOVED = "module-removed"
     BATTERY_EXHAUSTED = "battery-exhausted"
+    AUTHORISED_OPENING = "authorised-opening"
 
 
 @dataclass(frozen=True)

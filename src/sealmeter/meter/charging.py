@@ -1,0 +1,112 @@
+"""The rate schedules installed in the module, seen through the tariff core's `ScheduleBook`.
+
+The module holds a `ScheduleBook` (the schedule in force and the ones that follow, each with
+its version and validity): a newer schedule takes over exactly at its `valid_from`, and a
+schedule whose version is not above every held one is refused (never downgraded). The band at
+an instant and the instant it next changes come from the tariff core's `band_at`, computed in
+the schedule's local time across DST changes; the charge of a segment is its `segment_charge`,
+so the head-end recomputes the very same `Decimal`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sealmeter.meter.errors import DownlinkRejected
+from sealmeter.tariff import (
+    NoScheduleInForce,
+    RateSchedule,
+    ScheduleBook,
+    StaleSchedule,
+    band_at,
+    segment_charge,
+)
+
+__all__ = ["NO_SCHEDULE_OBIS", "Rate", "Schedules"]
+
+NO_SCHEDULE_OBIS = "1.8.0"
+"""The total-import register, charged at zero while no schedule is in force."""
+
+
+@dataclass(frozen=True)
+class Rate:
+    """What applies at an instant: the schedule (or None) and the band's register."""
+
+    schedule: RateSchedule | None
+    obis: str
+
+    @property
+    def schedule_id(self) -> str:
+        """Id of the schedule in force ('' when none)."""
+        return "" if self.schedule is None else self.schedule.id
+
+    @property
+    def version(self) -> int:
+        """Version of the schedule in force (0 when none)."""
+        return 0 if self.schedule is None else self.schedule.version
+
+    @property
+    def key(self) -> tuple[str, int, str]:
+        """What identifies a constant-price segment: schedule id, version and register."""
+        return (self.schedule_id, self.version, self.obis)
+
+    def registers(self) -> list[str]:
+        """OBIS codes of every register of the schedule in force (the seed's V1/F1, V2/F2...)."""
+        if self.schedule is None:
+            return [NO_SCHEDULE_OBIS]
+        return [band.obis for band in self.schedule.bands]
+
+    def charge(self, usage_wh: int, used_before_wh: int) -> Decimal:
+        """Exact charge of `usage_wh` in this band (tier position from `used_before_wh`)."""
+        if self.schedule is None or usage_wh == 0:
+            return Decimal(0)
+        return segment_charge(self.schedule, self.obis, usage_wh, used_before_wh)
+
+
+class Schedules:
+    """The installed schedules (a tariff `ScheduleBook`) with the module's lookups."""
+
+    def __init__(self, book: ScheduleBook | None = None) -> None:
+        """Wrap `book` (empty by default)."""
+        self.book = book if book is not None else ScheduleBook()
+
+    @classmethod
+    def from_bytes(cls, blobs: tuple[bytes, ...]) -> Schedules:
+        """Restore from the canonical bytes kept in NVM."""
+        return cls(ScheduleBook(tuple(RateSchedule.from_bytes(b) for b in blobs)))
+
+    def to_bytes(self) -> tuple[bytes, ...]:
+        """Canonical bytes of every installed schedule, for NVM."""
+        return tuple(s.to_bytes() for s in self.book.schedules)
+
+    def in_force(self, when: datetime) -> RateSchedule | None:
+        """The schedule in force at `when`."""
+        return self.book.active(when)
+
+    def rate_at(self, when: datetime) -> Rate:
+        """The schedule and band (register) that apply at `when`."""
+        try:
+            found = band_at(self.book.schedules, when)
+        except NoScheduleInForce:
+            return Rate(None, NO_SCHEDULE_OBIS)
+        return Rate(found.schedule, found.obis)
+
+    def next_change(self, after: datetime, before: datetime) -> datetime | None:
+        """The first instant in `(after, before)` where the rate (schedule or band) changes."""
+        try:
+            until = band_at(self.book.schedules, after).until
+        except NoScheduleInForce:
+            starts = [s.valid_from for s in self.book.schedules if after < s.valid_from]
+            until = min(starts) if starts else None
+        if until is not None and after < until < before:
+            return until
+        return None
+
+    def install(self, schedule: RateSchedule, now: datetime) -> Schedules:
+        """Add `schedule`; refuse a version not above every installed one; drop dead ones."""
+        try:
+            return Schedules(self.book.offer(schedule, now))
+        except StaleSchedule as exc:
+            raise DownlinkRejected("stale-schedule", str(exc)) from None

@@ -1,0 +1,858 @@
+"""The security module: counting, charging, registering, calling, blocking, defending.
+
+`Meter` composes the cores on one simulated NVM part: energy goes through a write-ahead
+journal into the tear-safe unit counter; usage is charged per the installed rate schedules;
+a registration closes the open segment at every band, schedule and period boundary and at
+every event, and is sealed into the MAC chain and the registration log; uplinks and downlinks
+are sealed with the protocol's suites. It is sans-IO and deterministic: every call takes
+`now`, randomness comes from the `entropy` function it was given.
+
+A power cut (`sealmeter.nvm.PowerCut`) may strike inside any call. The object is then dead:
+power the part on and `Meter.boot` a new one, which completes or discards the interrupted
+operation (see `_recover`).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import cbor2
+
+from sealmeter.clock import ensure_utc
+from sealmeter.errors import UsageError
+from sealmeter.meter.charging import Rate, Schedules
+from sealmeter.meter.config import MeterConfig
+from sealmeter.meter.counting import open_counter
+from sealmeter.meter.credit import CreditFrame, CreditGrant, RelayEvent, RelayState, relay_after
+from sealmeter.meter.errors import (
+    DownlinkRejected,
+    MeterStorageFault,
+    NotProvisioned,
+    RegistrationLogFull,
+)
+from sealmeter.meter.fsm import Table
+from sealmeter.meter.power import VoltageWatchdog
+from sealmeter.meter.provisioning import ProvisioningExport
+from sealmeter.meter.reglog import RegistrationLog
+from sealmeter.meter.state import ChainRecord, ControlState, Journal, decode, encode
+from sealmeter.meter.status import build_status
+from sealmeter.meter.store import MeterMemory, seal_secret, unseal_secret
+from sealmeter.meter.tamper import (
+    Detection,
+    HousingEvent,
+    HousingState,
+    LoopEvent,
+    LoopState,
+    TamperKind,
+    housing_after,
+    loop_after,
+)
+from sealmeter.meter.watchdog import CommState, Watchdog
+from sealmeter.nvm import Eeprom
+from sealmeter.protocol import (
+    CHAIN_KEY_SIZE,
+    NONCE_SIZE,
+    CommandKind,
+    Downlink,
+    MeterChain,
+    PrivateKeys,
+    ProtocolPeerError,
+    PublicKeys,
+    RegisterUsage,
+    Registration,
+    RegistrationKind,
+    Status,
+    Suite,
+    Uplink,
+    decode_registration,
+    encode_registration,
+    generate_keys,
+    open_downlink,
+    seal_uplink,
+)
+from sealmeter.tariff import RateSchedule
+
+__all__ = ["DownlinkResult", "LifeEvent", "LifeState", "Meter", "SealLoop"]
+
+MAX_DETECTIONS = 32
+_CHAIN_LABEL = b"meter chain state"
+_KEYS_LABEL = b"meter private keys"
+_UWH_PER_WH = 1_000_000
+
+
+class LifeState(enum.Enum):
+    """The module's life: made (no keys yet) or provisioned (keys exchanged, Fig. 3)."""
+
+    MANUFACTURED = "manufactured"
+    PROVISIONED = "provisioned"
+
+
+class LifeEvent(enum.Enum):
+    """What moves the module's life."""
+
+    PROVISION = "provision"
+
+
+LIFE: Table[LifeState, LifeEvent] = Table(
+    "module life", {LifeState.MANUFACTURED: {LifeEvent.PROVISION: LifeState.PROVISIONED}}
+)
+
+
+class SealLoop:
+    """The seal conductor loop as hardware: it echoes a pulse pattern while it is intact."""
+
+    def __init__(self) -> None:
+        """An intact loop."""
+        self.intact = True
+        self.bridged = False
+
+    def echo(self, pattern: bytes) -> bytes | None:
+        """What comes back on P2 when `pattern` is sent on P1."""
+        if self.bridged:
+            return bytes(len(pattern))
+        return pattern if self.intact else None
+
+
+@dataclass(frozen=True)
+class DownlinkResult:
+    """What an accepted downlink changed."""
+
+    enable_code: bool
+    acked_seq: int
+    credit_expires: datetime | None
+    schedules: tuple[tuple[str, int], ...]
+    commands: tuple[CommandKind, ...]
+    relay: RelayState
+
+
+def _kind_name(error: Exception) -> str:
+    name = type(error).__name__
+    return "".join("-" + c.lower() if c.isupper() else c for c in name).lstrip("-")
+
+
+def _split(
+    total: int, parts: list[tuple[datetime, datetime]], start: datetime, end: datetime
+) -> list[int]:
+    """Share `total` µWh over consecutive pieces in proportion to their length, exactly."""
+    micro = timedelta(microseconds=1)
+    span = (end - start) // micro
+    shares: list[int] = []
+    given = 0
+    for _a, b in parts:
+        upto = total * ((b - start) // micro) // span
+        shares.append(upto - given)
+        given = upto
+    return shares
+
+
+class Meter:
+    """One security module on its NVM part; see the module docstring."""
+
+    # ------------------------------------------------------------------ construction
+    def __init__(
+        self,
+        device: Eeprom,
+        device_key: bytes,
+        entropy: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        """Boot the module from its NVM (use `manufacture` for a blank part)."""
+        self.device = device
+        self._device_key = device_key
+        self._entropy = entropy
+        self._memory = MeterMemory(device)
+        self._recover()
+
+    @classmethod
+    def boot(
+        cls, device: Eeprom, device_key: bytes, entropy: Callable[[int], bytes] = os.urandom
+    ) -> Meter:
+        """Power up: settle every record, complete or discard interrupted work, load state."""
+        return cls(device, device_key, entropy)
+
+    @classmethod
+    def manufacture(
+        cls,
+        device: Eeprom,
+        device_key: bytes,
+        config: MeterConfig,
+        now: datetime,
+        entropy: Callable[[int], bytes] = os.urandom,
+    ) -> Meter:
+        """Format a blank part for a new meter with `config`; it still needs `provision`."""
+        now = ensure_utc(now)
+        memory = MeterMemory(device)
+        if memory.records.read("identity") is not None:
+            raise UsageError(
+                "this NVM part already holds a meter; boot it instead of manufacturing again"
+            )
+        memory.bind_log(config.log_entries)
+        open_counter(memory.counter_region(), fresh=True)
+        control = ControlState(
+            relay=RelayState.SUPPLYING,
+            grant=CreditGrant(now, config.credit),
+            watchdog=Watchdog.start(config.meter_id, config.calls, now),
+            power=VoltageWatchdog(battery_left=config.battery, battery_capacity=config.battery),
+            relay_since=now,
+        )
+        memory.records.write("journal", encode(Journal(fed_until=now)))
+        memory.records.write("control", encode(control))
+        memory.records.write("identity", config.to_bytes())
+        return cls(device, device_key, entropy)
+
+    def _recover(self) -> None:
+        records = self._memory.records
+        found = records.settle()
+        identity = found["identity"]
+        if identity is None:
+            raise UsageError("this NVM part holds no meter; manufacture one first")
+        self.config = MeterConfig.from_bytes(identity)
+        self._log: RegistrationLog = self._memory.bind_log(self.config.log_entries)
+        self._counter = open_counter(self._memory.counter_region(), fresh=False)
+        self._journal = decode(Journal, records.require("journal"))
+        self._control = decode(ControlState, records.require("control"))
+        self._schedules = Schedules.from_bytes(self._control.schedules)
+        # The journal is written before the counter: finish an interrupted count.
+        value = self._counter.value
+        if value > self._journal.target_units:
+            raise MeterStorageFault(
+                f"the unit counter ({value}) is above the journal's target "
+                f"({self._journal.target_units}): the memory was altered; replace the module"
+            )
+        if value < self._journal.target_units:
+            self._counter.record(self._journal.target_units - value)
+        self._keys: PrivateKeys | None = None
+        keys = found["keys"]
+        self.life = LifeState.MANUFACTURED if keys is None else LifeState.PROVISIONED
+        self._chain_rec: ChainRecord | None = None
+        self._chain: MeterChain | None = None
+        self._headend: PublicKeys | None = None
+        if keys is not None:
+            _sealed, headend = cbor2.loads(keys)
+            self._headend = PublicKeys.from_bytes(bytes(headend))
+            self._chain_rec = decode(ChainRecord, records.require("chain"))
+            self._chain = MeterChain.from_bytes(
+                unseal_secret(self._device_key, _CHAIN_LABEL, self._chain_rec.sealed_chain)
+            )
+            self._roll_forward()
+        self._queued_charge = sum(
+            (reg.total_charge for reg in self.queued_registrations()), Decimal(0)
+        )
+
+    def _roll_forward(self) -> None:
+        """A registration appended but not yet in the chain record is completed here."""
+        assert self._chain_rec is not None
+        assert self._chain is not None
+        seq = self._chain_rec.next_seq
+        payload = self._log.read_entry(seq)
+        if payload is None:
+            return
+        self._log.rewrite(seq, payload)
+        reg, total = self._decode_entry(payload)
+        if reg.seq != seq:
+            raise MeterStorageFault(f"log entry {seq} holds registration {reg.seq}")
+        chain = MeterChain(seq, self._chain.key, self._chain.last_code)
+        sealed, after = chain.seal(replace(reg, auth_code=b""))
+        if not hmac.compare_digest(sealed.auth_code, reg.auth_code):
+            raise MeterStorageFault(
+                f"log entry {seq} does not continue the MAC chain: the memory was altered"
+            )
+        self._commit_chain(after, reg, total)
+
+    # ------------------------------------------------------------------ provisioning (Fig. 3)
+    def provision(
+        self, headend: PublicKeys, now: datetime, suite: Suite | None = None
+    ) -> ProvisioningExport:
+        """Generate the module's key pairs and K_0, store the head-end's public keys.
+
+        Returns the export for the head-end: the module's public keys, suite and K_0 (deliver
+        it over the manufacturer's protected channel). Private keys never leave in clear.
+        """
+        now = ensure_utc(now)
+        self.life = LIFE.fire(self.life, LifeEvent.PROVISION)
+        chosen = suite if suite is not None else headend.suite
+        if headend.suite is not chosen:
+            raise UsageError(
+                f"the head-end keys are for suite {headend.suite.value}, not {chosen.value}; "
+                "export the head-end's keys in the meter's suite"
+            )
+        keys = generate_keys(chosen)
+        k0 = self._entropy(CHAIN_KEY_SIZE)
+        chain = MeterChain.start(k0)
+        record = ChainRecord(
+            seal_secret(self._device_key, _CHAIN_LABEL, chain.to_bytes(), self._entropy),
+            chain.next_seq,
+            self._counter.value,
+            now,
+        )
+        self._memory.records.write("chain", encode(record))
+        sealed_keys = keys.to_bytes(self._device_key)
+        blob = bytes(cbor2.dumps([sealed_keys, headend.to_bytes()], canonical=True))
+        self._memory.records.write("keys", blob)
+        self._keys, self._headend, self._chain, self._chain_rec = keys, headend, chain, record
+        return ProvisioningExport(
+            meter_id=self.config.meter_id,
+            suite=chosen,
+            public_keys=keys.public().to_bytes(),
+            chain_key=k0,
+        )
+
+    def install_schedules(self, schedules: tuple[RateSchedule, ...], now: datetime) -> None:
+        """Install the initial rate schedules at the factory, before the first registration.
+
+        In the field, schedules arrive only in authentic downlinks (`accept_downlink`).
+        """
+        now = ensure_utc(now)
+        if self._chain_rec is not None and self._chain_rec.next_seq > 1:
+            raise UsageError(
+                "factory installation of schedules is only possible before the first "
+                "registration; send schedules in a downlink instead"
+            )
+        book = self._schedules
+        for schedule in schedules:
+            book = book.install(schedule, now)
+        self._set_control(replace(self._control, schedules=book.to_bytes()))
+        self._schedules = book
+
+    def _private_keys(self) -> PrivateKeys:
+        if self._keys is None:
+            blob = self._memory.records.read("keys")
+            if blob is None:
+                raise NotProvisioned(
+                    f"meter {self.config.meter_id!r} has no keys yet; provision it first"
+                )
+            sealed, _ = cbor2.loads(blob)
+            self._keys = PrivateKeys.from_bytes(bytes(sealed), self._device_key)
+        return self._keys
+
+    def _require_chain(self) -> tuple[MeterChain, ChainRecord]:
+        if self._chain is None or self._chain_rec is None:
+            raise NotProvisioned(
+                f"meter {self.config.meter_id!r} is not provisioned; run provision first"
+            )
+        return self._chain, self._chain_rec
+
+    # ------------------------------------------------------------------ views
+    @property
+    def meter_id(self) -> str:
+        """This meter's id."""
+        return self.config.meter_id
+
+    @property
+    def relay(self) -> RelayState:
+        """Whether the output is supplied or blocked."""
+        return self._control.relay
+
+    @property
+    def control(self) -> ControlState:
+        """The control state (relay, credit, watchdog, tamper machines, detections)."""
+        return self._control
+
+    @property
+    def journal(self) -> Journal:
+        """Energy measured so far and the peak load."""
+        return self._journal
+
+    @property
+    def counted_units(self) -> int:
+        """Units in the tear-safe counter."""
+        return self._counter.value
+
+    @property
+    def remainder_uwh(self) -> int:
+        """Energy measured but not yet a whole unit, in µWh."""
+        return self._journal.energy_uwh - self._journal.target_units * self._unit_uwh
+
+    @property
+    def _unit_uwh(self) -> int:
+        return self.config.unit_wh * _UWH_PER_WH
+
+    @property
+    def schedules(self) -> Schedules:
+        """The installed rate schedules."""
+        return self._schedules
+
+    @property
+    def next_seq(self) -> int:
+        """The sequence number the next registration will get."""
+        return self._require_chain()[1].next_seq
+
+    @property
+    def acked_seq(self) -> int:
+        """The highest registration the head-end acknowledged."""
+        return self._control.acked_seq
+
+    def register_totals(self) -> dict[str, tuple[int, Decimal]]:
+        """Cumulative usage (Wh) and charge per register, the open segment included."""
+        totals: dict[str, tuple[int, Decimal]] = {}
+        if self._chain_rec is not None:
+            for obis, usage, charge in self._chain_rec.totals:
+                totals[obis] = (usage, charge)
+            rate = self._segment_rate()
+            usage, charge = self._open_segment(rate)
+            old = totals.get(rate.obis, (0, Decimal(0)))
+            totals[rate.obis] = (old[0] + usage, old[1] + charge)
+        return totals
+
+    def queued_registrations(self) -> list[Registration]:
+        """Registrations made and not yet acknowledged, in order."""
+        if self._chain_rec is None:
+            return []
+        entries = self._log.queued(self._control.acked_seq, self._chain_rec.next_seq)
+        if len(entries) != self._chain_rec.next_seq - 1 - self._control.acked_seq:
+            raise MeterStorageFault(
+                "a queued registration is missing from the log; the memory is damaged beyond "
+                "its redundancy: replace the module (the head-end holds what it acknowledged)"
+            )
+        return [self._decode_entry(payload)[0] for _, payload in entries]
+
+    def outstanding_charge(self) -> Decimal:
+        """Charge not yet confirmed by an enable code (queued registrations + open segment)."""
+        if self._chain_rec is None:
+            return Decimal(0)
+        return self._queued_charge + self._open_segment(self._segment_rate())[1]
+
+    def next_call_at(self) -> datetime:
+        """When the watchdog wants to talk to the head-end (its slot, or a backoff retry)."""
+        return self._control.watchdog.next_call
+
+    def status(self, now: datetime) -> Status:
+        """The status message as it would be sent at `now`."""
+        return build_status(self, ensure_utc(now))
+
+    # ------------------------------------------------------------------ time and energy
+    def _segment_rate(self) -> Rate:
+        assert self._chain_rec is not None
+        return self._schedules.rate_at(self._chain_rec.last_time)
+
+    def _open_segment(self, rate: Rate) -> tuple[int, Decimal]:
+        assert self._chain_rec is not None
+        usage = (self._counter.value - self._chain_rec.last_total) * self.config.unit_wh
+        before = dict(self._chain_rec.month_usage).get(rate.obis, 0)
+        return usage, rate.charge(usage, before)
+
+    def _period_end(self, after: datetime) -> datetime:
+        period = self.config.period
+        epoch = datetime(2000, 1, 1, tzinfo=UTC)
+        return epoch + period * ((after - epoch) // period + 1)
+
+    def _next_boundary(self, cursor: datetime, end: datetime) -> datetime:
+        """The first instant in (cursor, end] at which something must happen."""
+        candidates = [end]
+        if self._chain_rec is not None:
+            candidates.append(self._period_end(self._chain_rec.last_time))
+            change = self._schedules.next_change(cursor, end)
+            if change is not None:
+                candidates.append(change)
+        expires = self._control.grant.expires_at
+        if expires is not None and self._control.relay is RelayState.SUPPLYING:
+            candidates.append(expires)
+        later = [c for c in candidates if c > cursor]
+        return min(later) if later else end
+
+    def _on_time(self, at: datetime) -> None:
+        """Handle what is due at instant `at`: boundaries, period end, credit frame."""
+        if self._chain_rec is not None and at > self._chain_rec.last_time:
+            period_end = self._period_end(self._chain_rec.last_time)
+            if at >= period_end or self._segment_rate().key != self._schedules.rate_at(at).key:
+                self._register(RegistrationKind.REAL_TIME, at)
+        self._check_credit(at)
+
+    def _check_credit(self, at: datetime) -> None:
+        control = self._control
+        if control.relay is not RelayState.SUPPLYING:
+            return
+        if control.grant.exceeded(at, self.outstanding_charge()):
+            if self._chain_rec is not None and at > self._chain_rec.last_time:
+                self._register(RegistrationKind.EVENT, at)
+            self._set_control(
+                replace(
+                    self._control,
+                    relay=relay_after(control.relay, RelayEvent.CREDIT_EXCEEDED),
+                    relay_since=at,
+                )
+            )
+
+    def advance_to(self, now: datetime) -> None:
+        """Let time pass up to `now` with no consumption, handling every boundary on the way."""
+        now = ensure_utc(now)
+        cursor = self._journal.fed_until or now
+        if self._chain_rec is not None:
+            cursor = max(cursor, self._chain_rec.last_time)
+        while cursor < now:
+            step = self._next_boundary(cursor, now)
+            self._on_time(step)
+            cursor = step
+        self._check_credit(now)
+
+    def feed_interval(self, start: datetime, end: datetime, energy_wh: float) -> float:
+        """Consumption of `energy_wh` spread evenly over [start, end); returns the Wh delivered.
+
+        While the relay is open nothing flows (0 is returned for that part). Intervals must
+        not overlap what was already fed; gaps are fine (no consumption).
+        """
+        start, end = ensure_utc(start), ensure_utc(end)
+        if end <= start:
+            raise UsageError(f"interval end {end.isoformat()} is not after its start")
+        if energy_wh < 0 or energy_wh != energy_wh:
+            raise UsageError(f"energy {energy_wh} Wh must be a non-negative number")
+        fed = self._journal.fed_until
+        if fed is not None and start < fed:
+            raise UsageError(
+                f"interval starting {start.isoformat()} overlaps energy already fed up to "
+                f"{fed.isoformat()}; feed consecutive intervals"
+            )
+        self.advance_to(start)
+        total_uwh = round(energy_wh * _UWH_PER_WH)
+        power_w = round(energy_wh * 3600 / (end - start).total_seconds())
+        step = self.config.load_step_w
+        if (
+            step is not None
+            and abs(power_w - self._journal.last_load_w) > step
+            and self._chain_rec is not None
+            and start > self._chain_rec.last_time
+        ):
+            self._register(RegistrationKind.EVENT, start)
+        pieces: list[tuple[datetime, datetime]] = []
+        cursor = start
+        while cursor < end:
+            nxt = self._next_boundary(cursor, end)
+            pieces.append((cursor, nxt))
+            cursor = nxt
+        delivered = 0
+        for (a, b), share in zip(pieces, _split(total_uwh, pieces, start, end), strict=True):
+            if self._control.relay is RelayState.SUPPLYING and share > 0:
+                self._account(share, a, b, power_w)
+                delivered += share
+            self._on_time(b)
+        if delivered == 0 and self._journal.fed_until != end:
+            self._journal = replace(self._journal, fed_until=end)
+        return delivered / _UWH_PER_WH
+
+    def _account(self, energy_uwh: int, start: datetime, end: datetime, power_w: int) -> None:
+        """Journal the energy, then count its whole units (write-ahead; see `_recover`)."""
+        j = self._journal
+        energy = j.energy_uwh + energy_uwh
+        target = energy // self._unit_uwh
+        peak_w, peak_at = j.peak_w, j.peak_at
+        if power_w > peak_w:
+            peak_w, peak_at = power_w, start
+        self._journal = Journal(energy, target, end, peak_w, peak_at, power_w)
+        self._memory.records.write("journal", encode(self._journal))
+        more = target - self._counter.value
+        if more > 0:
+            self._counter.record(more)
+
+    # ------------------------------------------------------------------ registrations
+    @staticmethod
+    def _decode_entry(payload: bytes) -> tuple[Registration, int]:
+        reg_bytes, total = cbor2.loads(payload)
+        return decode_registration(bytes(reg_bytes)), int(total)
+
+    def _register(self, kind: RegistrationKind, at: datetime) -> Registration | None:
+        """Close the open segment at `at` into a sealed registration in the log."""
+        chain, record = self._require_chain()
+        rate = self._segment_rate()
+        usage, charge = self._open_segment(rate)
+        total = self._counter.value
+        registers = tuple(
+            RegisterUsage(obis, usage, charge)
+            if obis == rate.obis
+            else RegisterUsage(obis, 0, Decimal(0))
+            for obis in rate.registers()
+        )
+        draft = Registration(
+            seq=record.next_seq,
+            kind=kind,
+            meter_id=self.config.meter_id,
+            registers=registers,
+            schedule_id=rate.schedule_id,
+            schedule_version=rate.version,
+            time=at,
+            currency=rate.schedule.currency if rate.schedule is not None else "EUR",
+        )
+        sealed, after = chain.seal(draft)
+        payload = bytes(cbor2.dumps([encode_registration(sealed), total], canonical=True))
+        try:
+            self._log.append(sealed.seq, payload, self._control.acked_seq)
+        except RegistrationLogFull:
+            return None
+        self._commit_chain(after, sealed, total)
+        self._queued_charge += sealed.total_charge
+        return sealed
+
+    def _commit_chain(self, after: MeterChain, reg: Registration, total: int) -> None:
+        """Write the chain record that follows registration `reg` (counter total `total`)."""
+        _, record = self._require_chain()
+        totals = {obis: (usage, charge) for obis, usage, charge in record.totals}
+        schedule = self._schedules.in_force(reg.time)
+        month = reg.time.astimezone(schedule.zone if schedule else UTC).strftime("%Y-%m")
+        month_usage = dict(record.month_usage) if month == record.month else {}
+        for item in reg.registers:
+            usage, charge = totals.get(item.obis, (0, Decimal(0)))
+            totals[item.obis] = (usage + item.usage, charge + item.charge)
+            month_usage[item.obis] = month_usage.get(item.obis, 0) + item.usage
+        new = ChainRecord(
+            seal_secret(self._device_key, _CHAIN_LABEL, after.to_bytes(), self._entropy),
+            after.next_seq,
+            total,
+            reg.time,
+            tuple(sorted((o, u, c) for o, (u, c) in totals.items())),
+            month,
+            tuple(sorted(month_usage.items())),
+        )
+        self._memory.records.write("chain", encode(new))
+        self._chain, self._chain_rec = after, new
+
+    def _set_control(self, control: ControlState) -> None:
+        self._memory.records.write("control", encode(control))
+        self._control = control
+
+    # ------------------------------------------------------------------ communication
+    def make_uplink(self, now: datetime) -> bytes:
+        """Seal an uplink: every queued registration (the open segment closed now), a status
+        with the unreported detections, and a fresh nonce the answer must echo."""
+        now = ensure_utc(now)
+        self._require_chain()
+        last = self._control.last_uplink
+        if last is not None and now <= last:
+            raise UsageError(
+                f"an uplink was already made at {last.isoformat()}; uplinks need strictly "
+                "increasing times (the head-end treats an older one as a replay)"
+            )
+        self.advance_to(now)
+        assert self._chain_rec is not None
+        if now > self._chain_rec.last_time:
+            self._register(RegistrationKind.REAL_TIME, now)
+        nonce = self._entropy(NONCE_SIZE)
+        status = self.status(now)
+        uplink = Uplink(
+            self.config.meter_id, now, nonce, tuple(self.queued_registrations()), status
+        )
+        dog = self._control.watchdog
+        if dog.state is not CommState.CALLING:
+            dog = dog.call_started()
+        self._set_control(
+            replace(
+                self._control,
+                pending_nonce=nonce,
+                last_uplink=now,
+                in_flight=self._control.unreported,
+                watchdog=dog,
+            )
+        )
+        assert self._headend is not None
+        return seal_uplink(
+            uplink, meter=self._private_keys(), headend=self._headend, seed=self._entropy(32)
+        )
+
+    def call_failed(self, now: datetime) -> datetime:
+        """No (authentic) answer to the last call: back off; returns when to try again."""
+        now = ensure_utc(now)
+        dog = self._control.watchdog.call_failed(self.config.meter_id, self.config.calls, now)
+        self._set_control(replace(self._control, watchdog=dog))
+        self._check_credit(now)
+        return dog.next_call
+
+    def accept_downlink(self, data: bytes, now: datetime) -> DownlinkResult:
+        """Verify and apply a downlink; anything not authentic and fresh raises
+        `DownlinkRejected` and changes nothing."""
+        now = ensure_utc(now)
+        _, record = self._require_chain()
+        pending = self._control.pending_nonce
+        if pending is None:
+            raise DownlinkRejected("unsolicited", "no uplink is waiting for an answer")
+        if self._headend is None:
+            raise NotProvisioned("the head-end's keys are missing; provision the meter")
+        try:
+            down = open_downlink(
+                data,
+                meter=self._private_keys(),
+                headend=self._headend,
+                meter_id=self.config.meter_id,
+                expected_nonce=pending,
+                now=now,
+            )
+        except ProtocolPeerError as exc:
+            raise DownlinkRejected(_kind_name(exc), str(exc)) from None
+        return self._apply(down, now, record)
+
+    def _apply(self, down: Downlink, now: datetime, record: ChainRecord) -> DownlinkResult:
+        control = self._control
+        schedules = self._schedules
+        installed: list[tuple[str, int]] = []
+        for update in down.schedules:
+            try:
+                schedule = RateSchedule.from_bytes(update.schedule_bytes)
+            except UsageError as exc:
+                raise DownlinkRejected("bad-schedule", str(exc)) from None
+            if (schedule.id, schedule.version, schedule.valid_from, schedule.valid_to) != (
+                update.schedule_id,
+                update.version,
+                update.valid_from,
+                update.valid_to,
+            ):
+                raise DownlinkRejected(
+                    "bad-schedule", "the schedule's bytes disagree with its announced header"
+                )
+            schedules = schedules.install(schedule, now)
+            installed.append((schedule.id, schedule.version))
+        relay, housing, loop, bypass = control.relay, control.housing, control.loop, control.bypass
+        detections = control.detections
+        for command in down.commands:
+            if command.kind is CommandKind.BLOCK:
+                relay = relay_after(relay, RelayEvent.BLOCK_COMMAND)
+            elif command.kind is CommandKind.UNBLOCK:
+                relay = relay_after(relay, RelayEvent.UNBLOCK_COMMAND)
+            elif command.kind is CommandKind.INSPECTION_RESET:
+                if housing not in (HousingState.INSPECTING, HousingState.INSPECTING_AFTER_TAMPER):
+                    raise DownlinkRejected(
+                        "inspection-without-key",
+                        "an inspection reset needs the inspector's key on S2 first",
+                    )
+                housing = housing_after(housing, HousingEvent.INSPECTION_RESET)
+                loop = loop_after(loop, LoopEvent.INSPECTION_RESET)
+                bypass = bypass.reset()
+            else:
+                raise DownlinkRejected(
+                    "unsupported-command", f"command {command.kind.name} is not supported"
+                )
+        code = down.enable_code
+        acked = control.acked_seq
+        grant = control.grant
+        if code is not None:
+            if code.acked_seq >= record.next_seq:
+                raise DownlinkRejected(
+                    "acks-unmade",
+                    f"the enable code acknowledges registration {code.acked_seq}, but only "
+                    f"{record.next_seq - 1} were made",
+                )
+            acked = max(acked, code.acked_seq)
+            frame = code.credit_frame
+            duration = frame.duration if frame.duration > timedelta(0) else None
+            limit = frame.charge_limit if frame.charge_limit > 0 else None
+            new_frame = (
+                CreditFrame(duration, limit)
+                if duration is not None or limit is not None
+                else self.config.credit
+            )
+            grant = CreditGrant(now, new_frame)
+            relay = relay_after(relay, RelayEvent.ENABLE_CODE)
+        # Everything checked: close the segment if the rate changes now, then commit at once.
+        if (
+            installed
+            and self._chain_rec is not None
+            and now > self._chain_rec.last_time
+            and schedules.rate_at(now).key != self._schedules.rate_at(now).key
+        ):
+            self._register(RegistrationKind.EVENT, now)
+        reported = control.in_flight
+        new = replace(
+            control,
+            relay=relay,
+            relay_since=now if relay is not control.relay else control.relay_since,
+            grant=grant,
+            acked_seq=acked,
+            pending_nonce=None,
+            housing=housing,
+            loop=loop,
+            bypass=bypass,
+            detections=detections,
+            unreported=max(control.unreported - reported, 0),
+            in_flight=0,
+            schedules=schedules.to_bytes(),
+            watchdog=control.watchdog.call_succeeded(self.config.meter_id, self.config.calls, now),
+            power=control.power.clock_set(),
+        )
+        self._set_control(new)
+        self._schedules = schedules
+        self._queued_charge = sum(
+            (reg.total_charge for reg in self.queued_registrations()), Decimal(0)
+        )
+        self._check_credit(now)
+        return DownlinkResult(
+            code is not None,
+            acked,
+            grant.expires_at,
+            tuple(installed),
+            tuple(c.kind for c in down.commands),
+            self._control.relay,
+        )
+
+    # ------------------------------------------------------------------ sensors
+    def _detect(self, found: list[Detection], control: ControlState) -> ControlState:
+        if not found:
+            return control
+        detections = (*control.detections, *found)[-MAX_DETECTIONS:]
+        unreported = min(control.unreported + len(found), len(detections))
+        return replace(control, detections=detections, unreported=unreported)
+
+    def housing_opened(self, now: datetime) -> Detection | None:
+        """S1 reports the housing opened (latched unless under an authorised inspection)."""
+        now = ensure_utc(now)
+        c = self._control
+        housing = housing_after(c.housing, HousingEvent.S1_OPENED)
+        found = (
+            [Detection(TamperKind.HOUSING_OPENED, now)]
+            if c.housing is HousingState.SEALED and housing is HousingState.TAMPERED
+            else []
+        )
+        self._set_control(
+            self._detect(found, replace(c, housing=housing, power=c.power.housing_opened()))
+        )
+        return found[0] if found else None
+
+    def inspection_key(self, now: datetime) -> None:
+        """The inspector's key turned S2: an authorised opening begins (reported, not latched)."""
+        now = ensure_utc(now)
+        c = self._control
+        housing = housing_after(c.housing, HousingEvent.S2_KEY)
+        found = [] if housing is c.housing else [Detection(TamperKind.AUTHORISED_OPENING, now)]
+        self._set_control(self._detect(found, replace(c, housing=housing)))
+
+    def check_seal_loop(self, now: datetime, loop: SealLoop) -> Detection | None:
+        """Send a time-allocated pulse pattern round the seal loop and check what comes back."""
+        now = ensure_utc(now)
+        pattern = hmac.new(
+            self._device_key, b"seal-loop" + now.isoformat().encode(), hashlib.sha256
+        ).digest()[:8]
+        echoed = loop.echo(pattern)
+        ok = echoed is not None and hmac.compare_digest(echoed, pattern)
+        c = self._control
+        state = loop_after(c.loop, LoopEvent.PULSE_OK if ok else LoopEvent.PULSE_LOST)
+        if state is c.loop:
+            return None
+        found = Detection(TamperKind.SEAL_LOOP_BROKEN, now) if state is LoopState.BROKEN else None
+        self._set_control(self._detect([found] if found else [], replace(c, loop=state)))
+        return found
+
+    def observe_currents(self, now: datetime, supply_a: float, load_a: float) -> Detection | None:
+        """One reading of the supply-side and load-side currents for the bypass detector."""
+        now = ensure_utc(now)
+        c = self._control
+        bypass, found = c.bypass.observe(self.config.bypass, now, supply_a, load_a)
+        if bypass != c.bypass:
+            self._set_control(self._detect([found] if found else [], replace(c, bypass=bypass)))
+        return found
+
+    def mains_lost(self, now: datetime) -> None:
+        """The voltage watchdog saw mains drop: run on battery, store the instant."""
+        now = ensure_utc(now)
+        c = self._control
+        self._set_control(replace(c, power=c.power.mains_lost(now)))
+
+    def mains_returned(self, now: datetime) -> list[Detection]:
+        """Mains is back: report the gap (outage, or removal if S1 moved meanwhile)."""
+        now = ensure_utc(now)
+        c = self._control
+        power, found = c.power.mains_returned(now)
+        self._set_control(self._detect(found, replace(c, power=power)))
+        if self._journal.fed_until is not None and self._journal.fed_until < now:
+            self._journal = replace(self._journal, fed_until=now)
+        return found
