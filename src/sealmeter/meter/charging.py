@@ -87,19 +87,20 @@ class Schedules:
 
     def rate_at(self, when: datetime) -> Rate:
         """The schedule and band (register) that apply at `when`."""
+        return self.rate_span(when)[0]
+
+    def rate_span(self, when: datetime) -> tuple[Rate, datetime | None]:
+        """The rate at `when` and the instant it next changes (None: not as far as known)."""
         try:
             found = band_at(self.book.schedules, when)
         except NoScheduleInForce:
-            return Rate(None, NO_SCHEDULE_OBIS)
-        return Rate(found.schedule, found.obis)
+            starts = [s.valid_from for s in self.book.schedules if when < s.valid_from]
+            return Rate(None, NO_SCHEDULE_OBIS), (min(starts) if starts else None)
+        return Rate(found.schedule, found.obis), found.until
 
     def next_change(self, after: datetime, before: datetime) -> datetime | None:
         """The first instant in `(after, before)` where the rate (schedule or band) changes."""
-        try:
-            until = band_at(self.book.schedules, after).until
-        except NoScheduleInForce:
-            starts = [s.valid_from for s in self.book.schedules if after < s.valid_from]
-            until = min(starts) if starts else None
+        until = self.rate_span(after)[1]
         if until is not None and after < until < before:
             return until
         return None

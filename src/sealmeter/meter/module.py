@@ -167,6 +167,7 @@ class Meter:
         self._device_key = device_key
         self._entropy = entropy
         self._memory = MeterMemory(device)
+        self._seg_cache: tuple[datetime, Schedules, Rate, datetime | None] | None = None
         self._recover()
 
     @classmethod
@@ -428,8 +429,17 @@ class Meter:
 
     # ------------------------------------------------------------------ time and energy
     def _segment_rate(self) -> Rate:
+        return self._segment()[0]
+
+    def _segment(self) -> tuple[Rate, datetime | None]:
+        """The rate of the open segment and the instant it stops applying (cached)."""
         assert self._chain_rec is not None
-        return self._schedules.rate_at(self._chain_rec.last_time)
+        start = self._chain_rec.last_time
+        cached = self._seg_cache
+        if cached is None or cached[0] != start or cached[1] is not self._schedules:
+            rate, until = self._schedules.rate_span(start)
+            cached = self._seg_cache = (start, self._schedules, rate, until)
+        return cached[2], cached[3]
 
     def _open_segment(self, rate: Rate) -> tuple[int, Decimal]:
         assert self._chain_rec is not None
@@ -447,9 +457,9 @@ class Meter:
         candidates = [end]
         if self._chain_rec is not None:
             candidates.append(self._period_end(self._chain_rec.last_time))
-            change = self._schedules.next_change(cursor, end)
-            if change is not None:
-                candidates.append(change)
+            until = self._segment()[1]
+            if until is not None:
+                candidates.append(until)
         expires = self._control.grant.expires_at
         if expires is not None and self._control.relay is RelayState.SUPPLYING:
             candidates.append(expires)
@@ -460,7 +470,8 @@ class Meter:
         """Handle what is due at instant `at`: boundaries, period end, credit frame."""
         if self._chain_rec is not None and at > self._chain_rec.last_time:
             period_end = self._period_end(self._chain_rec.last_time)
-            if at >= period_end or self._segment_rate().key != self._schedules.rate_at(at).key:
+            until = self._segment()[1]
+            if at >= period_end or (until is not None and at >= until):
                 self._register(RegistrationKind.REAL_TIME, at)
         self._check_credit(at)
 
@@ -468,7 +479,10 @@ class Meter:
         control = self._control
         if control.relay is not RelayState.SUPPLYING:
             return
-        if control.grant.exceeded(at, self.outstanding_charge()):
+        outstanding = (
+            Decimal(0) if control.grant.frame.charge_limit is None else self.outstanding_charge()
+        )
+        if control.grant.exceeded(at, outstanding):
             if self._chain_rec is not None and at > self._chain_rec.last_time:
                 self._register(RegistrationKind.EVENT, at)
             self._set_control(
