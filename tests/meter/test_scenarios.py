@@ -6,7 +6,6 @@ real protocol (`WireHeadEnd`), and asserts the instants at which things happen.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -16,7 +15,6 @@ from sealmeter.clock import SimClock
 from sealmeter.meter import (
     CreditFrame,
     DownlinkRejected,
-    HousingState,
     Led,
     Meter,
     MeterConfig,
@@ -24,19 +22,16 @@ from sealmeter.meter import (
     display,
 )
 from sealmeter.meter.state import encode
+from sealmeter.protocol import CreditFrame as ProtoFrame
 from sealmeter.protocol import (
-    Command,
-    CommandKind,
     Downlink,
     EnableCode,
     RegistrationKind,
-    TamperKind,
     generate_keys,
     seal_downlink,
 )
-from sealmeter.protocol import CreditFrame as ProtoFrame
 
-from .conftest import WireHeadEnd, headend_keys, make_meter, schedule
+from .conftest import WireHeadEnd, make_meter, schedule
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 Q = timedelta(minutes=15)

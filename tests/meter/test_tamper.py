@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 from sealmeter.meter import (
     BypassDetector,
     BypassPolicy,
+    DetectionKind,
     HousingState,
     IllegalTransition,
     LoopState,
     PowerState,
-    TamperKind,
     VoltageWatchdog,
 )
 from sealmeter.meter.tamper import HousingEvent, LoopEvent, housing_after, loop_after
@@ -65,7 +65,7 @@ def test_bypass_needs_disagreement_for_the_whole_duration() -> None:
         if found is not None:
             hits.append(found)
     assert len(hits) == 1
-    assert hits[0].kind is TamperKind.BYPASS
+    assert hits[0].kind is DetectionKind.BYPASS
     assert hits[0].at == T0 + timedelta(seconds=160)
     assert hits[0].since == T0 + timedelta(seconds=100)
     # Agreement later does not clear the latch; an inspection does.
@@ -86,7 +86,7 @@ def test_outage_is_reported_with_its_gap() -> None:
     back, found = dog.mains_returned(T0 + timedelta(hours=3))
     assert back.state is PowerState.MAINS
     assert [(d.kind, d.since, d.until) for d in found] == [
-        (TamperKind.SUPPLY_OUTAGE, T0, T0 + timedelta(hours=3))
+        (DetectionKind.SUPPLY_OUTAGE, T0, T0 + timedelta(hours=3))
     ]
     assert back.battery_left == timedelta(days=365) - timedelta(hours=3)
 
@@ -94,7 +94,7 @@ def test_outage_is_reported_with_its_gap() -> None:
 def test_opening_on_battery_makes_the_gap_a_removal() -> None:
     dog = VoltageWatchdog().mains_lost(T0).housing_opened()
     _, found = dog.mains_returned(T0 + timedelta(days=2))
-    assert found[0].kind is TamperKind.MODULE_REMOVED
+    assert found[0].kind is DetectionKind.MODULE_REMOVED
     assert found[0].since == T0
 
 
@@ -102,7 +102,7 @@ def test_battery_death_inside_a_gap_marks_the_clock_lost() -> None:
     dog = VoltageWatchdog(battery_left=timedelta(hours=10)).mains_lost(T0)
     back, found = dog.mains_returned(T0 + timedelta(days=1))
     kinds = [d.kind for d in found]
-    assert kinds == [TamperKind.SUPPLY_OUTAGE, TamperKind.BATTERY_EXHAUSTED]
+    assert kinds == [DetectionKind.SUPPLY_OUTAGE, DetectionKind.BATTERY_EXHAUSTED]
     assert found[1].at == T0 + timedelta(hours=10)
     assert not back.clock_valid
     assert back.battery_left == timedelta(0)

@@ -30,9 +30,9 @@ from sealmeter.meter.tamper import (
     BypassDetector,
     BypassPolicy,
     Detection,
+    DetectionKind,
     HousingState,
     LoopState,
-    TamperKind,
 )
 from sealmeter.meter.watchdog import CallPolicy, CommState, Watchdog, slot_offset
 
@@ -48,6 +48,7 @@ __all__ = [
     "CreditFrame",
     "CreditGrant",
     "Detection",
+    "DetectionKind",
     "Display",
     "DownlinkRejected",
     "DownlinkResult",
@@ -70,7 +71,6 @@ __all__ = [
     "RelayState",
     "Schedules",
     "SealLoop",
-    "TamperKind",
     "VoltageWatchdog",
     "Watchdog",
     "build_status",

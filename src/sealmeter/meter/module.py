@@ -46,11 +46,11 @@ from sealmeter.meter.status import build_status
 from sealmeter.meter.store import MeterMemory, seal_secret, unseal_secret
 from sealmeter.meter.tamper import (
     Detection,
+    DetectionKind,
     HousingEvent,
     HousingState,
     LoopEvent,
     LoopState,
-    TamperKind,
     housing_after,
     loop_after,
 )
@@ -813,7 +813,7 @@ class Meter:
         c = self._control
         housing = housing_after(c.housing, HousingEvent.S1_OPENED)
         found = (
-            [Detection(TamperKind.HOUSING_OPENED, now)]
+            [Detection(DetectionKind.HOUSING_OPENED, now)]
             if c.housing is HousingState.SEALED and housing is HousingState.TAMPERED
             else []
         )
@@ -827,7 +827,7 @@ class Meter:
         now = ensure_utc(now)
         c = self._control
         housing = housing_after(c.housing, HousingEvent.S2_KEY)
-        found = [] if housing is c.housing else [Detection(TamperKind.AUTHORISED_OPENING, now)]
+        found = [] if housing is c.housing else [Detection(DetectionKind.AUTHORISED_OPENING, now)]
         self._set_control(self._detect(found, replace(c, housing=housing)))
 
     def check_seal_loop(self, now: datetime, loop: SealLoop) -> Detection | None:
@@ -842,7 +842,9 @@ class Meter:
         state = loop_after(c.loop, LoopEvent.PULSE_OK if ok else LoopEvent.PULSE_LOST)
         if state is c.loop:
             return None
-        found = Detection(TamperKind.SEAL_LOOP_BROKEN, now) if state is LoopState.BROKEN else None
+        found = (
+            Detection(DetectionKind.SEAL_LOOP_BROKEN, now) if state is LoopState.BROKEN else None
+        )
         self._set_control(self._detect([found] if found else [], replace(c, loop=state)))
         return found
 

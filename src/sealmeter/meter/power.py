@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sealmeter.meter.fsm import Table
-from sealmeter.meter.tamper import Detection, TamperKind
+from sealmeter.meter.tamper import Detection, DetectionKind
 
 __all__ = ["PowerEvent", "PowerState", "VoltageWatchdog"]
 
@@ -99,9 +99,11 @@ class VoltageWatchdog:
         if spent > self.battery_left:
             died = self.lost_at + self.battery_left
             state = TABLE.fire(state, PowerEvent.BATTERY_EXHAUSTED)
-            found.append(Detection(TamperKind.BATTERY_EXHAUSTED, died, since=died))
+            found.append(Detection(DetectionKind.BATTERY_EXHAUSTED, died, since=died))
             clock_valid = False
-        kind = TamperKind.MODULE_REMOVED if self.opened_on_battery else TamperKind.SUPPLY_OUTAGE
+        kind = (
+            DetectionKind.MODULE_REMOVED if self.opened_on_battery else DetectionKind.SUPPLY_OUTAGE
+        )
         found.insert(0, Detection(kind, now, since=self.lost_at, until=now))
         back = replace(
             self,

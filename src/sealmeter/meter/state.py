@@ -33,9 +33,9 @@ from sealmeter.meter.tamper import (
     BypassDetector,
     BypassState,
     Detection,
+    DetectionKind,
     HousingState,
     LoopState,
-    TamperKind,
 )
 from sealmeter.meter.watchdog import CommState, Watchdog
 
@@ -141,7 +141,7 @@ def _detection_obj(d: Detection) -> list[Any]:
 
 def _detection(obj: list[Any]) -> Detection:
     kind, at, since, until = obj
-    return Detection(TamperKind(kind), _need(at), _dt(since), _dt(until))
+    return Detection(DetectionKind(kind), _need(at), _dt(since), _dt(until))
 
 
 @dataclass(frozen=True)

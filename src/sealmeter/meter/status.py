@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from sealmeter.meter.credit import RelayState
 from sealmeter.meter.power import PowerState
-from sealmeter.meter.tamper import BypassState, HousingState, LoopState, TamperKind
+from sealmeter.meter.tamper import BypassState, DetectionKind, HousingState, LoopState
 from sealmeter.meter.watchdog import CommState
 from sealmeter.protocol import BatteryState, ClockState, Status, TamperEvent
 from sealmeter.protocol import TamperKind as WireTamper
@@ -31,12 +31,12 @@ if TYPE_CHECKING:
 __all__ = ["Display", "Led", "build_status", "display"]
 
 _WIRE = {
-    TamperKind.HOUSING_OPENED: WireTamper.HOUSING_OPENED,
-    TamperKind.SEAL_LOOP_BROKEN: WireTamper.SEAL_LOOP_BROKEN,
-    TamperKind.BYPASS: WireTamper.BYPASS,
-    TamperKind.SUPPLY_OUTAGE: WireTamper.SUPPLY_OUTAGE,
-    TamperKind.MODULE_REMOVED: WireTamper.MODULE_REMOVED,
-    TamperKind.AUTHORISED_OPENING: WireTamper.AUTHORISED_OPENING,
+    DetectionKind.HOUSING_OPENED: WireTamper.HOUSING_OPENED,
+    DetectionKind.SEAL_LOOP_BROKEN: WireTamper.SEAL_LOOP_BROKEN,
+    DetectionKind.BYPASS: WireTamper.BYPASS,
+    DetectionKind.SUPPLY_OUTAGE: WireTamper.SUPPLY_OUTAGE,
+    DetectionKind.MODULE_REMOVED: WireTamper.MODULE_REMOVED,
+    DetectionKind.AUTHORISED_OPENING: WireTamper.AUTHORISED_OPENING,
 }
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

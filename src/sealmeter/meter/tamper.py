@@ -29,17 +29,17 @@ __all__ = [
     "BypassPolicy",
     "BypassState",
     "Detection",
+    "DetectionKind",
     "HousingEvent",
     "HousingState",
     "LoopEvent",
     "LoopState",
-    "TamperKind",
     "housing_after",
     "loop_after",
 ]
 
 
-class TamperKind(enum.Enum):
+class DetectionKind(enum.Enum):
     """The kinds of detection the module reports (names as on the wire)."""
 
     HOUSING_OPENED = "housing-opened"
@@ -55,7 +55,7 @@ class TamperKind(enum.Enum):
 class Detection:
     """One detection: what, when it was made, and (for gaps) when the condition began/ended."""
 
-    kind: TamperKind
+    kind: DetectionKind
     at: datetime
     since: datetime | None = None
     until: datetime | None = None
@@ -227,7 +227,7 @@ class BypassDetector:
         since = self.since if self.since is not None else now
         if self.state is BypassState.SUSPECT and now - since >= policy.duration:
             detected = BypassDetector(BYPASS.fire(self.state, BypassEvent.SUSTAINED), since)
-            return detected, Detection(TamperKind.BYPASS, now, since=since)
+            return detected, Detection(DetectionKind.BYPASS, now, since=since)
         return replace(self, state=BYPASS.fire(self.state, BypassEvent.DISAGREE)), None
 
     def reset(self) -> BypassDetector:
