@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 import cbor2
 
@@ -55,6 +56,7 @@ from sealmeter.meter.tamper import (
     loop_after,
 )
 from sealmeter.meter.watchdog import CommState, Watchdog
+from sealmeter.metering import Energy, MeteringError, UnitConverter, exact_energy
 from sealmeter.nvm import Eeprom
 from sealmeter.protocol import (
     CHAIN_KEY_SIZE,
@@ -505,17 +507,22 @@ class Meter:
             cursor = step
         self._check_credit(now)
 
-    def feed_interval(self, start: datetime, end: datetime, energy_wh: float) -> float:
+    def feed_interval(self, start: datetime, end: datetime, energy_wh: Energy) -> float:
         """Consumption of `energy_wh` spread evenly over [start, end); returns the Wh delivered.
 
         While the relay is open nothing flows (0 is returned for that part). Intervals must
-        not overlap what was already fed; gaps are fine (no consumption).
+        not overlap what was already fed; gaps are fine (no consumption). Energy is taken
+        exactly (`Fraction`, `Decimal`, int or float) and journaled to the µWh.
         """
         start, end = ensure_utc(start), ensure_utc(end)
         if end <= start:
             raise UsageError(f"interval end {end.isoformat()} is not after its start")
-        if energy_wh < 0 or energy_wh != energy_wh:
-            raise UsageError(f"energy {energy_wh} Wh must be a non-negative number")
+        try:
+            exact = exact_energy(energy_wh)
+        except MeteringError as exc:
+            raise UsageError(str(exc)) from None
+        if exact < 0:
+            raise UsageError(f"energy {energy_wh} Wh is negative; feed consumption only")
         fed = self._journal.fed_until
         if fed is not None and start < fed:
             raise UsageError(
@@ -523,8 +530,8 @@ class Meter:
                 f"{fed.isoformat()}; feed consecutive intervals"
             )
         self.advance_to(start)
-        total_uwh = round(energy_wh * _UWH_PER_WH)
-        power_w = round(energy_wh * 3600 / (end - start).total_seconds())
+        total_uwh = round(exact * _UWH_PER_WH)
+        power_w = round(exact * 3600 / Fraction((end - start) // timedelta(microseconds=1), 10**6))
         step = self.config.load_step_w
         if (
             step is not None
@@ -553,7 +560,10 @@ class Meter:
         """Journal the energy, then count its whole units (write-ahead; see `_recover`)."""
         j = self._journal
         energy = j.energy_uwh + energy_uwh
-        target = energy // self._unit_uwh
+        converter = UnitConverter(self.config.unit_wh)
+        converter.restore(j.target_units, Fraction(self.remainder_uwh, _UWH_PER_WH))
+        converter.add(Fraction(energy_uwh, _UWH_PER_WH))
+        target = converter.units
         peak_w, peak_at = j.peak_w, j.peak_at
         if power_w > peak_w:
             peak_w, peak_at = power_w, start

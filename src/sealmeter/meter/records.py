@@ -84,13 +84,13 @@ class RecordStore:
             raise MeterConfigError(f"no record named {name!r} in this layout") from None
 
     def _read_copy(self, slot: RecordSlot, index: int) -> tuple[int, bytes] | None:
-        raw = self.region.read(slot.start + index * slot.copy_size, slot.copy_size)
-        magic, generation, length = _HEADER.unpack_from(raw)
+        at = slot.start + index * slot.copy_size
+        header = self.region.read(at, _HEADER.size)
+        magic, generation, length = _HEADER.unpack(header)
         if magic != _MAGIC or length > slot.capacity:
             return None
-        header = raw[: _HEADER.size]
-        payload = raw[_HEADER.size : _HEADER.size + length]
-        code = raw[_HEADER.size + length : _HEADER.size + length + _CODE]
+        rest = self.region.read(at + _HEADER.size, length + _CODE)
+        payload, code = rest[:length], rest[length:]
         if code != _code(header, payload):
             return None
         return generation, payload

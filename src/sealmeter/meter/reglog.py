@@ -57,13 +57,14 @@ class RegistrationLog:
 
     def read_entry(self, seq: int) -> bytes | None:
         """The payload of registration `seq` if its slot holds a valid entry for it."""
-        raw = self.region.read(self._offset(seq), self.entry_size)
-        magic, found, length = _HEADER.unpack_from(raw)
+        at = self._offset(seq)
+        header = self.region.read(at, _HEADER.size)
+        magic, found, length = _HEADER.unpack(header)
         if magic != _MAGIC or found != seq or length > self.capacity:
             return None
-        payload = raw[_HEADER.size : _HEADER.size + length]
-        code = raw[_HEADER.size + length : _HEADER.size + length + _CODE]
-        if code != _code(raw[: _HEADER.size], payload):
+        rest = self.region.read(at + _HEADER.size, length + _CODE)
+        payload, code = rest[:length], rest[length:]
+        if code != _code(header, payload):
             return None
         return payload
 
