@@ -5,7 +5,7 @@ times, schedule version and validity, peak load and its time, next communication
 battery, clock). `Display` is the simulated LCD and bi-colour status LED: registers, credit,
 relay, tamper flags; `render()` gives its lines as text.
 
-LED: green steady = supplying and sealed; amber = a call is overdue (backoff); red blinking =
+LED: green steady = supplying and sealed; amber = a call failed or is overdue; red blinking =
 output blocked; red steady = a tamper detection is latched (it stays until an authorised
 inspection resets it, "even after the housing has been closed again").
 """
@@ -148,7 +148,7 @@ def display(meter: Meter, now: datetime) -> Display:
         led = Led.RED_BLINKING
     elif latched:
         led = Led.RED
-    elif control.watchdog.state is CommState.BACKOFF:
+    elif control.watchdog.state is CommState.BACKOFF or now > control.watchdog.next_call:
         led = Led.AMBER
     else:
         led = Led.GREEN

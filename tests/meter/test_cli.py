@@ -1,0 +1,144 @@
+"""The `sealmeter meter` commands, in-process: a meter driven from the terminal end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from typer.testing import CliRunner
+
+from sealmeter.cli import app
+
+from .conftest import DATA
+
+runner = CliRunner()
+
+
+def sm(*args: str | Path) -> tuple[int, str]:
+    result = runner.invoke(app, [str(a) for a in args])
+    return result.exit_code, result.output
+
+
+def _meter(tmp_path: Path) -> tuple[Path, Path, Path]:
+    box, m, export = tmp_path / "box", tmp_path / "m1", tmp_path / "m1.json"
+    assert sm("meter", "lab-box", "init", box)[0] == 0
+    code, out = sm(
+        "meter",
+        "create",
+        m,
+        "--id",
+        "m1",
+        "--at",
+        "2026-03-02T00:00:00+00:00",
+        "--schedule",
+        DATA / "day-night.json",
+        "--credit-days",
+        "2",
+    )
+    assert code == 0, out
+    code, out = sm("meter", "provision", m, "--headend-keys", box / "box.pub", "--export", export)
+    assert code == 0, out
+    assert json.loads(export.read_text())["meter_id"] == "m1"
+    return box, m, export
+
+
+def test_create_provision_feed_show_uplink_downlink(tmp_path: Path) -> None:
+    box, m, export = _meter(tmp_path)
+    code, out = sm(
+        "meter",
+        "feed",
+        m,
+        "--watts",
+        "1000",
+        "--from",
+        "2026-03-02T00:00:00+00:00",
+        "--to",
+        "2026-03-03T00:00:00+00:00",
+        "--json",
+    )
+    assert code == 0, out
+    assert json.loads(out)["delivered_wh"] == 24000.0
+    code, out = sm("meter", "show", m, "--json")
+    shown = json.loads(out)
+    assert {r["obis"]: r["energy_wh"] for r in shown["registers"]} == {
+        "1.8.1": 16000,
+        "1.8.2": 8000,
+    }
+    assert shown["outstanding"] == "6.4"
+    assert shown["queued_registrations"] == 3
+    up, down = tmp_path / "up.bin", tmp_path / "down.bin"
+    assert sm("meter", "uplink", m, "--out", up)[0] == 0
+    code, out = sm(
+        "meter", "lab-box", "answer", box, "--export", export, "--uplink", up, "--out", down
+    )
+    assert code == 0, out
+    assert "accepted 3 registrations (24000 units)" in out
+    code, out = sm("meter", "downlink", m, down, "--json")
+    assert code == 0, out
+    assert json.loads(out)["acked_seq"] == 3
+    assert json.loads(sm("meter", "show", m, "--json")[1])["outstanding"] == "0"
+    # The same downlink again is a replay: refused, exit code 1, nothing changed.
+    code, out = sm("meter", "downlink", m, down)
+    assert code == 1
+    assert "rejected" in out
+
+
+def test_blocked_after_credit_frame_and_state_survives_between_runs(tmp_path: Path) -> None:
+    _, m, _ = _meter(tmp_path)
+    code, out = sm(
+        "meter",
+        "feed",
+        m,
+        "--watts",
+        "500",
+        "--from",
+        "2026-03-02T00:00:00+00:00",
+        "--to",
+        "2026-03-05T00:00:00+00:00",
+        "--json",
+    )
+    assert code == 0, out
+    assert json.loads(out)["delivered_wh"] == 500 * 48
+    shown = json.loads(sm("meter", "show", m, "--json")[1])
+    assert shown["relay"] == "blocked-credit"
+    assert shown["led"] == "red-blinking"
+
+
+def test_samples_file_is_measured_and_counted(tmp_path: Path) -> None:
+    _, m, _ = _meter(tmp_path)
+    rate, seconds = 4000, 60
+    t = np.arange(rate * seconds) / rate
+    u = 325.0 * np.sin(2 * np.pi * 50 * t)
+    i = 14.14 * np.sin(2 * np.pi * 50 * t)
+    path = tmp_path / "capture.csv"
+    np.savetxt(path, np.column_stack([t, u, i]), delimiter=",", header="t,u,i", comments="")
+    code, out = sm(
+        "meter", "feed", m, "--samples", path, "--start", "2026-03-02T10:00:00+00:00", "--json"
+    )
+    assert code == 0, out
+    expected_wh = 325.0 * 14.14 / 2 * seconds / 3600
+    assert abs(json.loads(out)["delivered_wh"] - expected_wh) < expected_wh * 1e-3
+    shown = json.loads(sm("meter", "show", m, "--json")[1])
+    assert shown["units"] == int(json.loads(out)["delivered_wh"])
+
+
+def test_events_and_bad_input_give_clear_errors(tmp_path: Path) -> None:
+    _, m, _ = _meter(tmp_path)
+    code, out = sm("meter", "event", m, "housing-opened", "--at", "2026-03-02T01:00:00+00:00")
+    assert code == 0
+    assert "detection" in out
+    assert "HOUSING OPENED" in sm("meter", "show", m)[1]
+    assert sm("meter", "event", m, "earthquake")[0] == 2
+    code, out = sm("meter", "show", tmp_path / "nothing")
+    assert code == 2
+    assert "holds no meter" in out
+    code, out = sm("meter", "feed", m, "--watts", "1", "--profile", "H25")
+    assert code == 2
+    assert "exactly one" in out
+    garbage = tmp_path / "garbage.bin"
+    garbage.write_bytes(b"\x01\x02 not a downlink")
+    sm("meter", "uplink", m, "--out", tmp_path / "u.bin")
+    code, out = sm("meter", "downlink", m, garbage)
+    assert code == 1
+    assert "rejected" in out
