@@ -152,3 +152,12 @@ def test_load_change_closes_a_segment_as_an_event() -> None:
     meter.feed_interval(t, t + Q, 750.0)  # 3 kW after 0.5 kW: a step of 2.5 kW
     events = [r for r in meter.queued_registrations() if r.kind is RegistrationKind.EVENT]
     assert [(r.time, r.registers[1].usage) for r in events] == [(t, 500)]
+
+
+def test_nothing_flows_while_mains_is_off() -> None:
+    meter, _, _ = make_meter(T0, schedules=(schedule(),))
+    meter.mains_lost(T0 + timedelta(hours=1))
+    assert meter.feed_interval(T0 + timedelta(hours=1), T0 + timedelta(hours=2), 500.0) == 0.0
+    meter.mains_returned(T0 + timedelta(hours=2))
+    assert meter.feed_interval(T0 + timedelta(hours=2), T0 + timedelta(hours=3), 500.0) == 500.0
+    assert meter.counted_units == 500

@@ -7,6 +7,7 @@ during the k-th write, which leaves a random subset of its bits changed, some of
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -146,6 +147,7 @@ def storm(hours: int, seed: int, step: timedelta) -> tuple[int, int, int]:
     meter, headend, device = make_meter(start, config=cfg, schedules=(schedule(),), seed=seed)
     fed_uwh = 0
     cuts = 0
+    offered = [schedule()]
 
     def arm() -> None:
         device.inject(
@@ -182,9 +184,16 @@ def storm(hours: int, seed: int, step: timedelta) -> tuple[int, int, int]:
             fed_uwh += part
         t += step
         if t >= meter.next_call_at():
+            # Every 30 days the head-end publishes a new schedule version, valid 10 days
+            # later, and sends it with every answer until the meter holds it.
+            day = (t - start).days
+            if day // 30 + 1 > offered[-1].version:
+                offered.append(
+                    schedule(version=day // 30 + 1, valid_from=(t + timedelta(days=10)).isoformat())
+                )
             try:
                 up = meter.make_uplink(t)
-                meter.accept_downlink(headend.answer(up), t)
+                meter.accept_downlink(headend.answer(up, schedules=(offered[-1],)), t)
             except PowerCut:
                 meter = reboot()
         # Conservation after every step: energy = units counted + carried remainder.
@@ -202,6 +211,12 @@ def storm(hours: int, seed: int, step: timedelta) -> tuple[int, int, int]:
     assert meter.queued_registrations() == []
     usage = sum(reg.usage for r in headend.accepted for reg in r.registers)
     assert usage == meter.counted_units * 10
+    # Schedules were installed despite the cuts, and each took over at its valid_from.
+    newest = offered[-1]
+    assert max(s.version for s in meter.schedules.book.schedules) == newest.version
+    for old, new in itertools.pairwise(offered[:-1]):
+        switch = [r for r in headend.accepted if r.time == new.valid_from]
+        assert [r.schedule_version for r in switch] == [old.version], f"seed {seed}"
     assert cuts > hours // 100, f"too few cuts ({cuts}) to call it a storm"
     return cuts, made, meter.counted_units
 

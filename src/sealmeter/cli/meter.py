@@ -108,13 +108,16 @@ def create(
         str | None, typer.Option(help="Credit frame: outstanding charge limit (money).")
     ] = None,
     period_hours: Annotated[float, typer.Option(help="Registration period, hours.")] = 24.0,
+    call_period_hours: Annotated[
+        float, typer.Option(help="The watchdog calls once per this many hours.")
+    ] = 24.0,
     schedule: Annotated[
         list[str] | None,
         typer.Option(help="Initial rate schedule file (or shipped:NAME); repeatable."),
     ] = None,
 ) -> None:
     """Manufacture a meter in DIRECTORY: format its EEPROM, fuse a device key."""
-    from sealmeter.meter import NVM_SIZE, CreditFrame, Meter, MeterConfig
+    from sealmeter.meter import NVM_SIZE, CallPolicy, CreditFrame, Meter, MeterConfig
     from sealmeter.nvm import Eeprom
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -129,7 +132,11 @@ def create(
             Decimal(credit_limit) if credit_limit is not None else None,
         )
         config = MeterConfig(
-            meter_id, unit_wh=unit_wh, period=timedelta(hours=period_hours), credit=frame
+            meter_id,
+            unit_wh=unit_wh,
+            period=timedelta(hours=period_hours),
+            credit=frame,
+            calls=CallPolicy(period=timedelta(hours=call_period_hours)),
         )
         key = secrets.token_bytes(32)
         meter = Meter.manufacture(Eeprom(NVM_SIZE), key, config, now)

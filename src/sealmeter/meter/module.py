@@ -39,7 +39,7 @@ from sealmeter.meter.errors import (
     RegistrationLogFull,
 )
 from sealmeter.meter.fsm import Table
-from sealmeter.meter.power import VoltageWatchdog
+from sealmeter.meter.power import PowerState, VoltageWatchdog
 from sealmeter.meter.provisioning import ProvisioningExport
 from sealmeter.meter.reglog import RegistrationLog
 from sealmeter.meter.state import ChainRecord, ControlState, Journal, decode, encode
@@ -510,9 +510,9 @@ class Meter:
     def feed_interval(self, start: datetime, end: datetime, energy_wh: Energy) -> float:
         """Consumption of `energy_wh` spread evenly over [start, end); returns the Wh delivered.
 
-        While the relay is open nothing flows (0 is returned for that part). Intervals must
-        not overlap what was already fed; gaps are fine (no consumption). Energy is taken
-        exactly (`Fraction`, `Decimal`, int or float) and journaled to the µWh.
+        While the relay is open or mains is off nothing flows (0 is returned for that part).
+        Intervals must not overlap what was already fed; gaps are fine (no consumption).
+        Energy is taken exactly (`Fraction`, `Decimal`, int or float), journaled to the µWh.
         """
         start, end = ensure_utc(start), ensure_utc(end)
         if end <= start:
@@ -548,7 +548,11 @@ class Meter:
             cursor = nxt
         delivered = 0
         for (a, b), share in zip(pieces, _split(total_uwh, pieces, start, end), strict=True):
-            if self._control.relay is RelayState.SUPPLYING and share > 0:
+            flowing = (
+                self._control.relay is RelayState.SUPPLYING
+                and self._control.power.state is PowerState.MAINS
+            )
+            if flowing and share > 0:
                 self._account(share, a, b, power_w)
                 delivered += share
             self._on_time(b)
@@ -725,6 +729,8 @@ class Meter:
                 raise DownlinkRejected(
                     "bad-schedule", "the schedule's bytes disagree with its announced header"
                 )
+            if update.schedule_bytes in schedules.to_bytes():
+                continue  # already installed (a resend after a lost answer): nothing to do
             schedules = schedules.install(schedule, now)
             installed.append((schedule.id, schedule.version))
         relay, housing, loop, bypass = control.relay, control.housing, control.loop, control.bypass
