@@ -103,6 +103,7 @@ def test_blocked_after_credit_frame_and_state_survives_between_runs(tmp_path: Pa
     shown = json.loads(sm("meter", "show", m, "--json")[1])
     assert shown["relay"] == "blocked-credit"
     assert shown["led"] == "red-blinking"
+    assert shown["time"] == "2026-03-05T00:00:00+00:00"  # the meter's time survived the run
 
 
 def test_samples_file_is_measured_and_counted(tmp_path: Path) -> None:

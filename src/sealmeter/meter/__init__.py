@@ -12,6 +12,7 @@ from __future__ import annotations
 from sealmeter.meter.charging import Rate, Schedules
 from sealmeter.meter.config import MeterConfig
 from sealmeter.meter.credit import CreditFrame, CreditGrant, RelayEvent, RelayState
+from sealmeter.meter.downlink import DownlinkResult
 from sealmeter.meter.errors import (
     DownlinkRejected,
     IllegalTransition,
@@ -20,9 +21,9 @@ from sealmeter.meter.errors import (
     NotProvisioned,
     RegistrationLogFull,
 )
-from sealmeter.meter.module import DownlinkResult, LifeState, Meter, SealLoop
+from sealmeter.meter.module import Meter
 from sealmeter.meter.power import PowerState, VoltageWatchdog
-from sealmeter.meter.provisioning import ProvisioningExport
+from sealmeter.meter.provisioning import LifeState, ProvisioningExport
 from sealmeter.meter.state import ChainRecord, ControlState, Journal
 from sealmeter.meter.status import Display, Led, build_status, display
 from sealmeter.meter.store import DEVICE_KEY_SIZE, NVM_SIZE
@@ -33,6 +34,7 @@ from sealmeter.meter.tamper import (
     DetectionKind,
     HousingState,
     LoopState,
+    SealLoop,
 )
 from sealmeter.meter.watchdog import CallPolicy, CommState, Watchdog, slot_offset
 

@@ -93,6 +93,7 @@ def _run(
         last = b
         if progress is not None and count % 2880 == 0:
             progress(b)
+    meter.checkpoint()
     if first is None or last is None:
         raise UsageError("nothing to feed: the span is empty")
     return FeedSummary(first, last, count, offered, delivered)

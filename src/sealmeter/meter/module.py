@@ -14,12 +14,11 @@ operation (see `_recover`).
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import hmac
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -31,16 +30,16 @@ from sealmeter.errors import UsageError
 from sealmeter.meter.charging import Rate, Schedules
 from sealmeter.meter.config import MeterConfig
 from sealmeter.meter.counting import open_counter
-from sealmeter.meter.credit import CreditFrame, CreditGrant, RelayEvent, RelayState, relay_after
+from sealmeter.meter.credit import CreditGrant, RelayEvent, RelayState, relay_after
+from sealmeter.meter.downlink import DownlinkResult, apply_downlink, reason_of
 from sealmeter.meter.errors import (
     DownlinkRejected,
     MeterStorageFault,
     NotProvisioned,
     RegistrationLogFull,
 )
-from sealmeter.meter.fsm import Table
 from sealmeter.meter.power import PowerState, VoltageWatchdog
-from sealmeter.meter.provisioning import ProvisioningExport
+from sealmeter.meter.provisioning import LIFE, LifeEvent, LifeState, ProvisioningExport
 from sealmeter.meter.reglog import RegistrationLog
 from sealmeter.meter.state import ChainRecord, ControlState, Journal, decode, encode
 from sealmeter.meter.status import build_status
@@ -52,6 +51,7 @@ from sealmeter.meter.tamper import (
     HousingState,
     LoopEvent,
     LoopState,
+    SealLoop,
     housing_after,
     loop_after,
 )
@@ -61,7 +61,6 @@ from sealmeter.nvm import Eeprom
 from sealmeter.protocol import (
     CHAIN_KEY_SIZE,
     NONCE_SIZE,
-    CommandKind,
     Downlink,
     MeterChain,
     PrivateKeys,
@@ -81,62 +80,12 @@ from sealmeter.protocol import (
 )
 from sealmeter.tariff import RateSchedule
 
-__all__ = ["DownlinkResult", "LifeEvent", "LifeState", "Meter", "SealLoop"]
+__all__ = ["Meter"]
 
 MAX_DETECTIONS = 32
 _CHAIN_LABEL = b"meter chain state"
 _KEYS_LABEL = b"meter private keys"
 _UWH_PER_WH = 1_000_000
-
-
-class LifeState(enum.Enum):
-    """The module's life: made (no keys yet) or provisioned (keys exchanged, Fig. 3)."""
-
-    MANUFACTURED = "manufactured"
-    PROVISIONED = "provisioned"
-
-
-class LifeEvent(enum.Enum):
-    """What moves the module's life."""
-
-    PROVISION = "provision"
-
-
-LIFE: Table[LifeState, LifeEvent] = Table(
-    "module life", {LifeState.MANUFACTURED: {LifeEvent.PROVISION: LifeState.PROVISIONED}}
-)
-
-
-class SealLoop:
-    """The seal conductor loop as hardware: it echoes a pulse pattern while it is intact."""
-
-    def __init__(self) -> None:
-        """An intact loop."""
-        self.intact = True
-        self.bridged = False
-
-    def echo(self, pattern: bytes) -> bytes | None:
-        """What comes back on P2 when `pattern` is sent on P1."""
-        if self.bridged:
-            return bytes(len(pattern))
-        return pattern if self.intact else None
-
-
-@dataclass(frozen=True)
-class DownlinkResult:
-    """What an accepted downlink changed."""
-
-    enable_code: bool
-    acked_seq: int
-    credit_expires: datetime | None
-    schedules: tuple[tuple[str, int], ...]
-    commands: tuple[CommandKind, ...]
-    relay: RelayState
-
-
-def _kind_name(error: Exception) -> str:
-    name = type(error).__name__
-    return "".join("-" + c.lower() if c.isupper() else c for c in name).lstrip("-")
 
 
 def _split(
@@ -560,6 +509,16 @@ class Meter:
             self._journal = replace(self._journal, fed_until=end)
         return delivered / _UWH_PER_WH
 
+    def checkpoint(self) -> None:
+        """Persist the meter's time (the end of what was fed) if only RAM knows it yet.
+
+        Intervals with no flow (blocked, no mains, no load) are not journaled, to spare the
+        memory; call this at the end of a feed so the next boot resumes from its end.
+        """
+        stored = self._memory.records.read("journal")
+        if stored is None or decode(Journal, stored) != self._journal:
+            self._memory.records.write("journal", encode(self._journal))
+
     def _account(self, energy_uwh: int, start: datetime, end: datetime, power_w: int) -> None:
         """Journal the energy, then count its whole units (write-ahead; see `_recover`)."""
         j = self._journal
@@ -708,112 +667,35 @@ class Meter:
                 now=now,
             )
         except ProtocolPeerError as exc:
-            raise DownlinkRejected(_kind_name(exc), str(exc)) from None
+            raise DownlinkRejected(reason_of(exc), str(exc)) from None
         return self._apply(down, now, record)
 
     def _apply(self, down: Downlink, now: datetime, record: ChainRecord) -> DownlinkResult:
-        control = self._control
-        schedules = self._schedules
-        installed: list[tuple[str, int]] = []
-        for update in down.schedules:
-            try:
-                schedule = RateSchedule.from_bytes(update.schedule_bytes)
-            except UsageError as exc:
-                raise DownlinkRejected("bad-schedule", str(exc)) from None
-            if (schedule.id, schedule.version, schedule.valid_from, schedule.valid_to) != (
-                update.schedule_id,
-                update.version,
-                update.valid_from,
-                update.valid_to,
-            ):
-                raise DownlinkRejected(
-                    "bad-schedule", "the schedule's bytes disagree with its announced header"
-                )
-            if update.schedule_bytes in schedules.to_bytes():
-                continue  # already installed (a resend after a lost answer): nothing to do
-            schedules = schedules.install(schedule, now)
-            installed.append((schedule.id, schedule.version))
-        relay, housing, loop, bypass = control.relay, control.housing, control.loop, control.bypass
-        detections = control.detections
-        for command in down.commands:
-            if command.kind is CommandKind.BLOCK:
-                relay = relay_after(relay, RelayEvent.BLOCK_COMMAND)
-            elif command.kind is CommandKind.UNBLOCK:
-                relay = relay_after(relay, RelayEvent.UNBLOCK_COMMAND)
-            elif command.kind is CommandKind.INSPECTION_RESET:
-                if housing not in (HousingState.INSPECTING, HousingState.INSPECTING_AFTER_TAMPER):
-                    raise DownlinkRejected(
-                        "inspection-without-key",
-                        "an inspection reset needs the inspector's key on S2 first",
-                    )
-                housing = housing_after(housing, HousingEvent.INSPECTION_RESET)
-                loop = loop_after(loop, LoopEvent.INSPECTION_RESET)
-                bypass = bypass.reset()
-            else:
-                raise DownlinkRejected(
-                    "unsupported-command", f"command {command.kind.name} is not supported"
-                )
-        code = down.enable_code
-        acked = control.acked_seq
-        grant = control.grant
-        if code is not None:
-            if code.acked_seq >= record.next_seq:
-                raise DownlinkRejected(
-                    "acks-unmade",
-                    f"the enable code acknowledges registration {code.acked_seq}, but only "
-                    f"{record.next_seq - 1} were made",
-                )
-            acked = max(acked, code.acked_seq)
-            frame = code.credit_frame
-            duration = frame.duration if frame.duration > timedelta(0) else None
-            limit = frame.charge_limit if frame.charge_limit > 0 else None
-            new_frame = (
-                CreditFrame(duration, limit)
-                if duration is not None or limit is not None
-                else self.config.credit
+        control, schedules, result = apply_downlink(
+            down, self._control, self._schedules, record.next_seq, self.config, now
+        )
+        slot = self._memory.records.slots["control"]
+        if len(encode(control)) > slot.capacity:
+            raise DownlinkRejected(
+                "schedule-too-large",
+                f"the schedules would need more than the {slot.capacity} bytes the module "
+                "keeps for them; send a smaller schedule or fewer at once",
             )
-            grant = CreditGrant(now, new_frame)
-            relay = relay_after(relay, RelayEvent.ENABLE_CODE)
         # Everything checked: close the segment if the rate changes now, then commit at once.
         if (
-            installed
+            result.schedules
             and self._chain_rec is not None
             and now > self._chain_rec.last_time
             and schedules.rate_at(now).key != self._schedules.rate_at(now).key
         ):
             self._register(RegistrationKind.EVENT, now)
-        reported = control.in_flight
-        new = replace(
-            control,
-            relay=relay,
-            relay_since=now if relay is not control.relay else control.relay_since,
-            grant=grant,
-            acked_seq=acked,
-            pending_nonce=None,
-            housing=housing,
-            loop=loop,
-            bypass=bypass,
-            detections=detections,
-            unreported=max(control.unreported - reported, 0),
-            in_flight=0,
-            schedules=schedules.to_bytes(),
-            watchdog=control.watchdog.call_succeeded(self.config.meter_id, self.config.calls, now),
-            power=control.power.clock_set(),
-        )
-        self._set_control(new)
+        self._set_control(control)
         self._schedules = schedules
         self._queued_charge = sum(
             (reg.total_charge for reg in self.queued_registrations()), Decimal(0)
         )
         self._check_credit(now)
-        return DownlinkResult(
-            code is not None,
-            acked,
-            grant.expires_at,
-            tuple(installed),
-            tuple(c.kind for c in down.commands),
-            self._control.relay,
-        )
+        return replace(result, relay=self._control.relay)
 
     # ------------------------------------------------------------------ sensors
     def _detect(self, found: list[Detection], control: ControlState) -> ControlState:

@@ -10,13 +10,15 @@ head-end's `provision`. The module's private keys never leave it.
 from __future__ import annotations
 
 import base64
+import enum
 import json
 from dataclasses import dataclass
 
 from sealmeter.meter.errors import MeterConfigError
+from sealmeter.meter.fsm import Table
 from sealmeter.protocol import CHAIN_KEY_SIZE, PublicKeys, Suite
 
-__all__ = ["ProvisioningExport"]
+__all__ = ["LIFE", "LifeEvent", "LifeState", "ProvisioningExport"]
 
 
 @dataclass(frozen=True, repr=False)
@@ -68,3 +70,21 @@ class ProvisioningExport:
         if len(export.chain_key) != CHAIN_KEY_SIZE:
             raise MeterConfigError(f"the export's chain key is not {CHAIN_KEY_SIZE} bytes")
         return export
+
+
+class LifeState(enum.Enum):
+    """The module's life: made (no keys yet) or provisioned (keys exchanged, Fig. 3)."""
+
+    MANUFACTURED = "manufactured"
+    PROVISIONED = "provisioned"
+
+
+class LifeEvent(enum.Enum):
+    """What moves the module's life."""
+
+    PROVISION = "provision"
+
+
+LIFE: Table[LifeState, LifeEvent] = Table(
+    "module life", {LifeState.MANUFACTURED: {LifeEvent.PROVISION: LifeState.PROVISIONED}}
+)

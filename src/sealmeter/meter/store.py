@@ -45,7 +45,7 @@ RECORDS: dict[str, tuple[int, int]] = {
     "keys": (3, 6144),
     "chain": (3, 1024),
     "journal": (8, 64),
-    "control": (3, 5120),
+    "control": (3, 8192),
 }
 RECORDS_BYTES = sum(copies * (capacity + 16) for copies, capacity in RECORDS.values())
 

@@ -34,6 +34,7 @@ __all__ = [
     "HousingState",
     "LoopEvent",
     "LoopState",
+    "SealLoop",
     "housing_after",
     "loop_after",
 ]
@@ -233,3 +234,18 @@ class BypassDetector:
     def reset(self) -> BypassDetector:
         """Clear the latch after an authorised inspection."""
         return BypassDetector(BYPASS.fire(self.state, BypassEvent.INSPECTION_RESET), None)
+
+
+class SealLoop:
+    """The seal conductor loop as hardware: it echoes a pulse pattern while it is intact."""
+
+    def __init__(self) -> None:
+        """An intact loop."""
+        self.intact = True
+        self.bridged = False
+
+    def echo(self, pattern: bytes) -> bytes | None:
+        """What comes back on P2 when `pattern` is sent on P1."""
+        if self.bridged:
+            return bytes(len(pattern))
+        return pattern if self.intact else None
