@@ -255,6 +255,26 @@ class Meter:
             chain_key=k0,
         )
 
+    def reexport(self) -> ProvisioningExport:
+        """The provisioning export again, while no registration was made yet.
+
+        For the factory: if power failed after the keys were stored but before the export
+        reached the head-end, the export can be made again (K_0 has not evolved yet).
+        """
+        chain, record = self._require_chain()
+        if record.next_seq != 1:
+            raise UsageError(
+                "the MAC chain has moved on (registrations were made): K_0 is gone for good; "
+                "the export can only be made again before the first registration"
+            )
+        keys = self._private_keys()
+        return ProvisioningExport(
+            meter_id=self.config.meter_id,
+            suite=keys.suite,
+            public_keys=keys.public().to_bytes(),
+            chain_key=chain.key,
+        )
+
     def install_schedules(self, schedules: tuple[RateSchedule, ...], now: datetime) -> None:
         """Install the initial rate schedules at the factory, before the first registration.
 
