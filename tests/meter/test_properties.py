@@ -135,3 +135,31 @@ def test_failed_calls_back_off_then_succeed_at_exact_instants() -> None:
     meter.accept_downlink(headend.answer(meter.make_uplink(now)), now)
     assert meter.control.watchdog.failures == 0
     assert meter.next_call_at() == slot + timedelta(days=1)
+
+
+def test_no_key_is_in_the_memory_image_in_clear() -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    from sealmeter.protocol import evolve_chain_key
+
+    device = Eeprom(128 * 1024)
+    meter = Meter.manufacture(device, DEVICE_KEY, MeterConfig("keys-meter"), T0)
+    export = meter.provision(generate_keys().public(), T0)
+    meter.install_schedules((schedule(),), T0)
+    meter.feed_interval(T0, T0 + timedelta(hours=23), 5000)
+    image = device.read(0, device.geometry.size)
+    chain_keys = [export.chain_key]
+    for _ in range(meter.next_seq):
+        chain_keys.append(evolve_chain_key(chain_keys[-1]))
+    keys = meter._private_keys()
+    raw = serialization.Encoding.Raw
+    private = [
+        keys.decryption.private_bytes(
+            raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        ),
+        keys.signing.private_bytes(
+            raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        ),
+    ]
+    for secret in (*chain_keys, *private, DEVICE_KEY):
+        assert secret not in image
