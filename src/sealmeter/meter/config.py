@@ -9,8 +9,9 @@ from typing import Any
 
 import cbor2
 
+from sealmeter.errors import SealmeterError
 from sealmeter.meter.credit import CreditFrame
-from sealmeter.meter.errors import MeterConfigError
+from sealmeter.meter.errors import MeterConfigError, MeterStorageFault
 from sealmeter.meter.tamper import BypassPolicy
 from sealmeter.meter.watchdog import CallPolicy
 
@@ -84,8 +85,20 @@ class MeterConfig:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> MeterConfig:
-        """Inverse of `to_bytes`."""
-        (mid, unit, period, step, calls, credit, byp, battery, entries, fw) = cbor2.loads(data)
+        """Inverse of `to_bytes`; content that is not a configuration is a storage fault."""
+        try:
+            return cls._from_obj(cbor2.loads(data))
+        except SealmeterError:
+            raise
+        except Exception as exc:
+            raise MeterStorageFault(
+                f"the identity record passed its code but is not a meter configuration "
+                f"({type(exc).__name__}); the memory layout is corrupt: replace the module"
+            ) from None
+
+    @classmethod
+    def _from_obj(cls, obj: Any) -> MeterConfig:
+        (mid, unit, period, step, calls, credit, byp, battery, entries, fw) = obj
         return cls(
             meter_id=mid,
             unit_wh=unit,

@@ -22,6 +22,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any, TypeVar
 
 import cbor2
 
@@ -86,6 +87,7 @@ MAX_DETECTIONS = 32
 _CHAIN_LABEL = b"meter chain state"
 _KEYS_LABEL = b"meter private keys"
 _UWH_PER_WH = 1_000_000
+_T = TypeVar("_T")
 
 
 def _split(
@@ -101,6 +103,30 @@ def _split(
         shares.append(upto - given)
         given = upto
     return shares
+
+
+def _stored(what: str, load: Callable[[], _T]) -> _T:
+    """Run `load`; anything but a value means the stored `what` is not ours: a storage fault."""
+    try:
+        return load()
+    except Exception as exc:
+        if isinstance(exc, MeterStorageFault):
+            raise
+        raise MeterStorageFault(
+            f"the stored {what} passed its redundancy code but does not decode "
+            f"({type(exc).__name__}); the memory is corrupt or the device key is wrong: "
+            "replace the module"
+        ) from None
+
+
+def _pair(blob: bytes) -> tuple[Any, Any]:
+    """A stored CBOR pair `[a, b]`."""
+
+    def load() -> tuple[Any, Any]:
+        first, second = cbor2.loads(blob)
+        return first, second
+
+    return _stored("record", load)
 
 
 class Meter:
@@ -186,8 +212,7 @@ class Meter:
         self._chain: MeterChain | None = None
         self._headend: PublicKeys | None = None
         if keys is not None:
-            _sealed, headend = cbor2.loads(keys)
-            self._headend = PublicKeys.from_bytes(bytes(headend))
+            self._headend = _stored("keys", lambda: PublicKeys.from_bytes(bytes(_pair(keys)[1])))
             self._chain_rec = decode(ChainRecord, records.require("chain"))
             self._chain = MeterChain.from_bytes(
                 unseal_secret(self._device_key, _CHAIN_LABEL, self._chain_rec.sealed_chain)
@@ -299,8 +324,8 @@ class Meter:
                 raise NotProvisioned(
                     f"meter {self.config.meter_id!r} has no keys yet; provision it first"
                 )
-            sealed, _ = cbor2.loads(blob)
-            self._keys = PrivateKeys.from_bytes(bytes(sealed), self._device_key)
+            sealed = bytes(_pair(blob)[0])
+            self._keys = _stored("keys", lambda: PrivateKeys.from_bytes(sealed, self._device_key))
         return self._keys
 
     def _require_chain(self) -> tuple[MeterChain, ChainRecord]:
@@ -559,8 +584,9 @@ class Meter:
     # ------------------------------------------------------------------ registrations
     @staticmethod
     def _decode_entry(payload: bytes) -> tuple[Registration, int]:
-        reg_bytes, total = cbor2.loads(payload)
-        return decode_registration(bytes(reg_bytes)), int(total)
+        reg_bytes, total = _pair(payload)
+        reg = _stored("registration log", lambda: decode_registration(bytes(reg_bytes)))
+        return reg, int(total)
 
     def _register(self, kind: RegistrationKind, at: datetime) -> Registration | None:
         """Close the open segment at `at` into a sealed registration in the log."""
