@@ -67,6 +67,13 @@ def test_create_provision_feed_show_uplink_downlink(tmp_path: Path) -> None:
     }
     assert shown["outstanding"] == "6.4"
     assert shown["queued_registrations"] == 3
+    rows = json.loads(sm("meter", "registrations", m, "--json")[1])
+    assert [(r["seq"], r["time"][11:16]) for r in rows] == [
+        (1, "06:00"),
+        (2, "22:00"),
+        (3, "00:00"),
+    ]
+    assert rows[1]["registers"][0] == {"obis": "1.8.1", "usage": 16000, "charge": "4.8"}
     up, down = tmp_path / "up.bin", tmp_path / "down.bin"
     assert sm("meter", "uplink", m, "--out", up)[0] == 0
     code, out = sm(

@@ -294,6 +294,35 @@ def show(directory: Dir, at: At = None, json_out: Json = False) -> None:
     typer.echo(f"  queued registrations: {len(queued)}, units counted: {meter.counted_units}")
 
 
+@meter_app.command("registrations")
+def registrations(directory: Dir, json_out: Json = False) -> None:
+    """List the registrations made and not yet acknowledged by the head-end."""
+    meter = _boot(directory)
+    regs = _guard(meter.queued_registrations)
+    rows = [
+        {
+            "seq": r.seq,
+            "kind": r.kind.name.lower(),
+            "time": r.time.isoformat(),
+            "schedule": f"{r.schedule_id} v{r.schedule_version}",
+            "registers": [
+                {"obis": x.obis, "usage": x.usage, "charge": str(x.charge)} for x in r.registers
+            ],
+            "auth_code": r.auth_code.hex(),
+        }
+        for r in regs
+    ]
+    if json_out:
+        typer.echo(json.dumps(rows))
+        return
+    for row in rows:
+        used = ", ".join(
+            f"{x['obis']} {x['usage']} ({x['charge']})" for x in row["registers"] if x["usage"]
+        )
+        typer.echo(f"#{row['seq']:<5} {row['time']}  {row['kind']:<9} {used or 'no usage'}")
+    typer.echo(f"{len(rows)} queued")
+
+
 @meter_app.command("uplink")
 def uplink(
     directory: Dir,
