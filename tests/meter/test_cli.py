@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -37,9 +38,24 @@ def _meter(tmp_path: Path) -> tuple[Path, Path, Path]:
         "2",
     )
     assert code == 0, out
-    code, out = sm("meter", "provision", m, "--headend-keys", box / "box.pub", "--export", export)
+    code, out = sm(
+        "meter",
+        "provision",
+        m,
+        "--headend-keys",
+        box / "box.pub",
+        "--export",
+        export,
+        "--public-keys-out",
+        tmp_path / "m1.pub",
+        "--chain-key-out",
+        tmp_path / "m1.k0",
+    )
     assert code == 0, out
-    assert json.loads(export.read_text())["meter_id"] == "m1"
+    data = json.loads(export.read_text())
+    assert data["meter_id"] == "m1"
+    assert base64.b64decode(data["chain_key"]) == (tmp_path / "m1.k0").read_bytes()
+    assert base64.b64decode(data["public_keys"]) == (tmp_path / "m1.pub").read_bytes()
     return box, m, export
 
 

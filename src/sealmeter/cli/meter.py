@@ -174,6 +174,12 @@ def provision(
         Path, typer.Option(help="Where to write the export for the head-end (JSON).")
     ],
     suite: Annotated[str | None, typer.Option(help="Crypto suite (default: the keys').")] = None,
+    public_keys_out: Annotated[
+        Path | None, typer.Option(help="Also write the meter's public keys here (raw bytes).")
+    ] = None,
+    chain_key_out: Annotated[
+        Path | None, typer.Option(help="Also write K_0 here (32 raw bytes, secret).")
+    ] = None,
     at: At = None,
 ) -> None:
     """Key exchange at manufacture (Fig. 3): generate the meter's keys and export them."""
@@ -191,6 +197,11 @@ def provision(
     result = _guard(lambda: meter.provision(box, now, chosen))
     export.write_text(result.to_json() + "\n")
     os.chmod(export, 0o600)
+    if public_keys_out is not None:
+        public_keys_out.write_bytes(result.public_keys)
+    if chain_key_out is not None:
+        chain_key_out.write_bytes(result.chain_key)
+        os.chmod(chain_key_out, 0o600)
     _save(meter, directory)
     typer.echo(
         f"meter {meter.meter_id} provisioned ({result.suite.value}); export with K_0 in "
