@@ -1,0 +1,67 @@
+"""The module back to back with the real head-end (`sealmeter.headend`), in memory on SQLite.
+
+Skipped where the head-end part is not installed (it is built in parallel); wherever both
+parts are present this proves the bytes on the wire and the provisioning export fit.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from sealmeter.clock import SimClock
+from sealmeter.meter import DownlinkRejected, Meter, MeterConfig, RelayState
+from sealmeter.nvm import Eeprom
+from sealmeter.protocol import Suite
+
+from .conftest import DATA, DEVICE_KEY, schedule, seeded
+
+headend = pytest.importorskip("sealmeter.headend", reason="the head-end part is not present")
+
+T0 = datetime(2026, 3, 2, tzinfo=UTC)
+
+
+def test_ten_days_against_the_real_head_end_bill_reconciles_to_the_cent() -> None:
+    clock = SimClock(T0)
+    keys = headend.BoxKeys.generate()
+    box = headend.HeadEnd.open("sqlite://", keys, clock=clock)
+    box.publish_schedule((DATA / "day-night.json").read_text(), T0)
+    device = Eeprom(128 * 1024)
+    meter = Meter.manufacture(device, DEVICE_KEY, MeterConfig("m1"), T0, seeded(3))
+    export = meter.provision(keys.public(Suite.EC_MODERN), T0)
+    box.provision(
+        headend.Provisioning(
+            meter_id=export.meter_id,
+            customer_ref="c1",
+            suite=export.suite.value,
+            public_keys=export.public_keys,
+            chain_key=export.chain_key,
+            schedule_id="test-day-night",
+        ),
+        T0,
+    )
+    meter.install_schedules((schedule(),), T0)
+    t = T0
+    rejected = 0
+    while t < T0 + timedelta(days=10):
+        meter.feed_interval(t, t + timedelta(minutes=15), 250)
+        t += timedelta(minutes=15)
+        if t >= meter.next_call_at():
+            clock.set(t)
+            answer = box.handle_uplink(meter.make_uplink(t), t)
+            try:
+                meter.accept_downlink(answer, t)
+            except DownlinkRejected:
+                rejected += 1
+                meter.call_failed(t)
+    assert rejected == 0
+    assert meter.relay is RelayState.SUPPLYING
+    # Nine days: up to and including the registration that closes at midnight of day nine.
+    bill = box.bill("c1", T0, T0 + timedelta(days=9, hours=1))
+    assert bill.mismatches == 0
+    assert bill.total == bill.meter_total
+    usage = {line.register: line.usage for line in bill.lines}
+    assert usage == {"1.8.1": 9 * 16000, "1.8.2": 9 * 8000}
+    assert bill.total == Decimal("0.30") * 144 + Decimal("0.20") * 72
