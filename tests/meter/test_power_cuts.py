@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from sealmeter.meter import Meter, MeterConfig
 from sealmeter.meter.records import RecordStore
 from sealmeter.meter.reglog import RegistrationLog
+from sealmeter.metering import standard_profile
 from sealmeter.nvm import Eeprom, FaultPlan, PowerCut, TearMode
 
 from .conftest import DEVICE_KEY, make_meter, schedule, seeded
@@ -132,11 +133,12 @@ def test_a_torn_append_is_discarded_never_half_accepted() -> None:
         assert len(entries) in (made, made + 1)
 
 
-def _profile(rng: random.Random, hour: int) -> float:
-    """Watts in hour `hour` of the year: a daily shape with noise (a synthetic household)."""
-    h = hour % 24
-    base = 250 + (900 if 17 <= h <= 21 else 400 if 7 <= h <= 9 else 0)
-    return base * (0.5 + rng.random())
+def _load(step: timedelta) -> list[float]:
+    """Wh per step over 2026 from the BDEW H25 household profile at 3,500 kWh a year (the
+    metering core's fast interval path), summed from quarter hours to `step`."""
+    quarters = standard_profile("H25", 2026) * 3_500_000.0
+    per = int(step / timedelta(minutes=15))
+    return [float(x) for x in quarters.reshape(-1, per).sum(axis=1)]
 
 
 def storm(hours: int, seed: int, step: timedelta) -> tuple[int, int, int]:
@@ -170,9 +172,9 @@ def storm(hours: int, seed: int, step: timedelta) -> tuple[int, int, int]:
     arm()
     t = start
     end = start + timedelta(hours=hours)
+    load = _load(step)
     while t < end:
-        watts = _profile(rng, int((t - start) / timedelta(hours=1)))
-        energy = watts * step.total_seconds() / 3600
+        energy = load[int((t - start) / step) % len(load)]
         before = meter.journal.energy_uwh
         try:
             meter.feed_interval(t, t + step, energy)
