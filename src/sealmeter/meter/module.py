@@ -649,8 +649,8 @@ class Meter:
 
     # ------------------------------------------------------------------ communication
     def make_uplink(self, now: datetime) -> bytes:
-        """Seal an uplink: every queued registration (the open segment closed now), a status
-        with the unreported detections, and a fresh nonce the answer must echo."""
+        """Seal an uplink: every queued registration (the open segment closed now if it has
+        usage), a status with the unreported detections, and a fresh nonce to echo."""
         now = ensure_utc(now)
         self._require_chain()
         last = self._control.last_uplink
@@ -661,7 +661,9 @@ class Meter:
             )
         self.advance_to(now)
         assert self._chain_rec is not None
-        if now > self._chain_rec.last_time:
+        # The call closes the open segment, so the head-end sees usage up to now (a segment
+        # with no usage is left open: retries while blocked do not fill the log).
+        if now > self._chain_rec.last_time and self._counter.value > self._chain_rec.last_total:
             self._register(RegistrationKind.REAL_TIME, now)
         nonce = self._entropy(NONCE_SIZE)
         status = self.status(now)
