@@ -161,3 +161,30 @@ def test_nothing_flows_while_mains_is_off() -> None:
     meter.mains_returned(T0 + timedelta(hours=2))
     assert meter.feed_interval(T0 + timedelta(hours=2), T0 + timedelta(hours=3), 500.0) == 500.0
     assert meter.counted_units == 500
+
+
+def test_daily_registrations_follow_local_midnight_across_the_dst_change() -> None:
+    from sealmeter.tariff import load_shipped
+
+    german = load_shipped("de-neustadt-donau-ht-nt")  # Europe/Berlin; DST on 29 March 2026
+    start = datetime(2026, 3, 27, 23, tzinfo=UTC)  # local midnight starting Saturday 28 March
+    meter, _, _ = make_meter(start, schedules=(german,))
+    t = start
+    while t < datetime(2026, 3, 30, 22, tzinfo=UTC):
+        meter.feed_interval(t, t + Q, 250)
+        t += Q
+    regs = {r.time: r for r in meter.queued_registrations()}
+    saturday_end = datetime(2026, 3, 28, 23, tzinfo=UTC)  # 00:00 CET
+    sunday_end = datetime(2026, 3, 29, 22, tzinfo=UTC)  # 00:00 CEST: a 23-hour day
+    assert saturday_end in regs
+    assert sunday_end in regs
+    # Saturday: HT 06:00-13:00 local, then NT until midnight (11 h); Sunday is NT all day.
+    assert [(x.obis, x.usage) for x in regs[saturday_end].registers] == [
+        ("1.8.1", 0),
+        ("1.8.2", 11000),
+    ]
+    assert [(x.obis, x.usage) for x in regs[sunday_end].registers] == [
+        ("1.8.1", 0),
+        ("1.8.2", 23000),
+    ]
+    assert regs[sunday_end].registers[1].charge == Decimal("0.2021") * 23

@@ -80,6 +80,7 @@ from sealmeter.protocol import (
     seal_uplink,
 )
 from sealmeter.tariff import RateSchedule
+from sealmeter.tariff.calendar import local_midnight
 
 __all__ = ["Meter"]
 
@@ -145,6 +146,7 @@ class Meter:
         self._entropy = entropy
         self._memory = MeterMemory(device)
         self._seg_cache: tuple[datetime, Schedules, Rate, datetime | None] | None = None
+        self._period_cache: tuple[datetime, Schedules, datetime] | None = None
         self._recover()
 
     @classmethod
@@ -444,9 +446,25 @@ class Meter:
         return usage, rate.charge(usage, before)
 
     def _period_end(self, after: datetime) -> datetime:
+        """The end of the registration period that contains `after`.
+
+        A daily period ends at local midnight of the schedule in force (the customer's day,
+        23 or 25 hours long across DST changes); other periods are multiples of the period
+        from 2000-01-01 UTC.
+        """
+        cached = self._period_cache
+        if cached is not None and cached[0] == after and cached[1] is self._schedules:
+            return cached[2]
         period = self.config.period
-        epoch = datetime(2000, 1, 1, tzinfo=UTC)
-        return epoch + period * ((after - epoch) // period + 1)
+        schedule = self._schedules.in_force(after) if period == timedelta(days=1) else None
+        if schedule is not None:
+            day = after.astimezone(schedule.zone).date() + timedelta(days=1)
+            end = datetime.fromtimestamp(local_midnight(schedule, day), UTC)
+        else:
+            epoch = datetime(2000, 1, 1, tzinfo=UTC)
+            end = epoch + period * ((after - epoch) // period + 1)
+        self._period_cache = (after, self._schedules, end)
+        return end
 
     def _next_boundary(self, cursor: datetime, end: datetime) -> datetime:
         """The first instant in (cursor, end] at which something must happen."""
