@@ -163,3 +163,19 @@ def test_no_key_is_in_the_memory_image_in_clear() -> None:
     ]
     for secret in (*chain_keys, *private, DEVICE_KEY):
         assert secret not in image
+
+
+def test_provisioning_twice_or_with_mismatched_suites_is_refused() -> None:
+    from sealmeter.meter import IllegalTransition, LifeState
+    from sealmeter.protocol import Suite
+
+    device = Eeprom(128 * 1024)
+    meter = Meter.manufacture(device, DEVICE_KEY, MeterConfig("twice"), T0)
+    box = generate_keys()
+    with pytest.raises(SealmeterError, match="suite"):
+        meter.provision(box.public(), T0, Suite.RSA)
+    assert meter.life is LifeState.MANUFACTURED
+    meter.provision(box.public(), T0)
+    with pytest.raises(IllegalTransition, match="PROVISION"):
+        meter.provision(box.public(), T0)
+    assert Meter.boot(device, DEVICE_KEY).life is LifeState.PROVISIONED

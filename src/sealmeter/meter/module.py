@@ -254,7 +254,7 @@ class Meter:
         it over the manufacturer's protected channel). Private keys never leave in clear.
         """
         now = ensure_utc(now)
-        self.life = LIFE.fire(self.life, LifeEvent.PROVISION)
+        provisioned = LIFE.fire(self.life, LifeEvent.PROVISION)
         chosen = suite if suite is not None else headend.suite
         if headend.suite is not chosen:
             raise UsageError(
@@ -275,6 +275,7 @@ class Meter:
         blob = bytes(cbor2.dumps([sealed_keys, headend.to_bytes()], canonical=True))
         self._memory.records.write("keys", blob)
         self._keys, self._headend, self._chain, self._chain_rec = keys, headend, chain, record
+        self.life = provisioned
         return ProvisioningExport(
             meter_id=self.config.meter_id,
             suite=chosen,
