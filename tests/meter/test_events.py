@@ -188,3 +188,17 @@ def test_daily_registrations_follow_local_midnight_across_the_dst_change() -> No
         ("1.8.2", 23000),
     ]
     assert regs[sunday_end].registers[1].charge == Decimal("0.2021") * 23
+
+
+def test_one_long_interval_is_split_at_every_boundary_inside_it() -> None:
+    meter, _, _ = make_meter(T0, schedules=(schedule(),))
+    meter.feed_interval(T0, T0 + timedelta(days=2), 48000.0)
+    regs = meter.queued_registrations()
+    assert [(r.time - T0, r.registers[0].usage, r.registers[1].usage) for r in regs] == [
+        (timedelta(hours=6), 0, 6000),
+        (timedelta(hours=22), 16000, 0),
+        (timedelta(hours=24), 0, 2000),
+        (timedelta(hours=30), 0, 6000),
+        (timedelta(hours=46), 16000, 0),
+        (timedelta(hours=48), 0, 2000),
+    ]

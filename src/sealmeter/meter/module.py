@@ -91,21 +91,6 @@ _UWH_PER_WH = 1_000_000
 _T = TypeVar("_T")
 
 
-def _split(
-    total: int, parts: list[tuple[datetime, datetime]], start: datetime, end: datetime
-) -> list[int]:
-    """Share `total` µWh over consecutive pieces in proportion to their length, exactly."""
-    micro = timedelta(microseconds=1)
-    span = (end - start) // micro
-    shares: list[int] = []
-    given = 0
-    for _a, b in parts:
-        upto = total * ((b - start) // micro) // span
-        shares.append(upto - given)
-        given = upto
-    return shares
-
-
 def _stored(what: str, load: Callable[[], _T]) -> _T:
     """Run `load`; anything but a value means the stored `what` is not ours: a storage fault."""
     try:
@@ -553,23 +538,26 @@ class Meter:
             and start > self._chain_rec.last_time
         ):
             self._register(RegistrationKind.EVENT, start)
-        pieces: list[tuple[datetime, datetime]] = []
+        # Piece by piece up to the next boundary, found afresh after each one (a registration
+        # at a boundary starts a segment with boundaries of its own).
+        micro = timedelta(microseconds=1)
+        span = (end - start) // micro
+        delivered = given = 0
         cursor = start
         while cursor < end:
             nxt = self._next_boundary(cursor, end)
-            pieces.append((cursor, nxt))
-            cursor = nxt
-        delivered = 0
-        for (a, b), share in zip(pieces, _split(total_uwh, pieces, start, end), strict=True):
+            upto = total_uwh * ((nxt - start) // micro) // span
+            share, given = upto - given, upto
             flowing = (
                 self._control.relay is RelayState.SUPPLYING
                 and self._control.power.state is PowerState.MAINS
             )
             if flowing and share > 0:
-                self._account(share, a, b, power_w)
+                self._account(share, cursor, nxt, power_w)
                 delivered += share
-            self._on_time(b)
-        if delivered == 0 and self._journal.fed_until != end:
+            self._on_time(nxt)
+            cursor = nxt
+        if self._journal.fed_until != end:
             self._journal = replace(self._journal, fed_until=end)
         return delivered / _UWH_PER_WH
 
