@@ -8,7 +8,16 @@ from decimal import Decimal
 import pytest
 
 from sealmeter.clock import SimClock
-from sealmeter.meter import DetectionKind, DownlinkRejected, HousingState, Led, SealLoop, display
+from sealmeter.meter import (
+    CreditFrame,
+    DetectionKind,
+    DownlinkRejected,
+    HousingState,
+    Led,
+    MeterConfig,
+    SealLoop,
+    display,
+)
 from sealmeter.meter.state import encode
 from sealmeter.protocol import Command, CommandKind, RegistrationKind, TamperKind
 
@@ -143,7 +152,6 @@ def test_supply_outage_and_meter_removal_are_told_apart() -> None:
 
 
 def test_load_change_closes_a_segment_as_an_event() -> None:
-    from sealmeter.meter import MeterConfig
 
     cfg = MeterConfig("meter-0001", load_step_w=1500)
     meter, _, _ = make_meter(T0, config=cfg, schedules=(schedule(),))
@@ -202,3 +210,38 @@ def test_one_long_interval_is_split_at_every_boundary_inside_it() -> None:
         (timedelta(hours=46), 16000, 0),
         (timedelta(hours=48), 0, 2000),
     ]
+
+
+def test_block_prices_restart_with_each_local_month() -> None:
+    tiered = schedule(
+        bands=[
+            {
+                "name": "all",
+                "obis": "1.8.0",
+                "tiers": [{"price": "0.10", "up_to_kwh": "100"}, {"price": "0.30"}],
+            }
+        ],
+        rules=[
+            {
+                "days": ["workday", "saturday", "sunday", "holiday"],
+                "slots": [{"from": "00:00", "to": "24:00", "band": "all"}],
+            }
+        ],
+    )
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    cfg = MeterConfig("tiered", credit=CreditFrame(duration=timedelta(days=90)))
+    meter, _, _ = make_meter(start, config=cfg, schedules=(tiered,))
+    t = start
+    while t < datetime(2026, 4, 3, tzinfo=UTC):  # 4 kWh a day
+        meter.feed_interval(t, t + timedelta(hours=6), 1000.0)
+        t += timedelta(hours=6)
+    regs = meter.queued_registrations()
+    march = sum(
+        (r.total_charge for r in regs if r.time <= datetime(2026, 4, 1, tzinfo=UTC)), Decimal(0)
+    )
+    april = sum(
+        (r.total_charge for r in regs if r.time > datetime(2026, 4, 1, tzinfo=UTC)), Decimal(0)
+    )
+    # March: 124 kWh = 100 at 0.10 + 24 at 0.30; April starts again at the first tier.
+    assert march == Decimal("10.00") + Decimal("0.30") * 24
+    assert april == Decimal("0.10") * 8

@@ -425,10 +425,17 @@ class Meter:
             cached = self._seg_cache = (start, self._schedules, rate, until)
         return cached[2], cached[3]
 
+    def _month(self, at: datetime) -> str:
+        """The billing month of instant `at` (local to the schedule in force), for tiers."""
+        schedule = self._schedules.in_force(at)
+        return at.astimezone(schedule.zone if schedule else UTC).strftime("%Y-%m")
+
     def _open_segment(self, rate: Rate) -> tuple[int, Decimal]:
-        assert self._chain_rec is not None
-        usage = (self._counter.value - self._chain_rec.last_total) * self.config.unit_wh
-        before = dict(self._chain_rec.month_usage).get(rate.obis, 0)
+        record = self._chain_rec
+        assert record is not None
+        usage = (self._counter.value - record.last_total) * self.config.unit_wh
+        same_month = self._month(record.last_time) == record.month
+        before = dict(record.month_usage).get(rate.obis, 0) if same_month else 0
         return usage, rate.charge(usage, before)
 
     def _period_end(self, after: datetime) -> datetime:
@@ -631,8 +638,9 @@ class Meter:
         """Write the chain record that follows registration `reg` (counter total `total`)."""
         _, record = self._require_chain()
         totals = {obis: (usage, charge) for obis, usage, charge in record.totals}
-        schedule = self._schedules.in_force(reg.time)
-        month = reg.time.astimezone(schedule.zone if schedule else UTC).strftime("%Y-%m")
+        # The segment belongs to the month it started in (a daily registration at midnight
+        # of the 1st closes the last day of the previous month).
+        month = self._month(record.last_time)
         month_usage = dict(record.month_usage) if month == record.month else {}
         for item in reg.registers:
             usage, charge = totals.get(item.obis, (0, Decimal(0)))
