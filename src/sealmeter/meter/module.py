@@ -818,9 +818,23 @@ class Meter:
             self._set_control(self._detect([found] if found else [], replace(c, bypass=bypass)))
         return found
 
+    def _event_registration(self, now: datetime) -> None:
+        """Close the open segment at `now` as an event (time passed up to it first)."""
+        if self._chain_rec is None:
+            return
+        self.advance_to(now)
+        if now > self._chain_rec.last_time:
+            self._register(RegistrationKind.EVENT, now)
+
     def mains_lost(self, now: datetime) -> None:
-        """The voltage watchdog saw mains drop: run on battery, store the instant."""
+        """The voltage watchdog saw mains drop: run on battery, store the instant.
+
+        An event registration closes the segment at the loss; another one at the return
+        closes the gap, so both instants are in the authenticated chain as well as in the
+        status message's detection (which carries the start and the kind).
+        """
         now = ensure_utc(now)
+        self._event_registration(now)
         c = self._control
         self._set_control(replace(c, power=c.power.mains_lost(now)))
 
@@ -829,7 +843,9 @@ class Meter:
         now = ensure_utc(now)
         c = self._control
         power, found = c.power.mains_returned(now)
-        self._set_control(self._detect(found, replace(c, power=power)))
+        if found:
+            self._event_registration(now)
+        self._set_control(self._detect(found, replace(self._control, power=power)))
         if self._journal.fed_until is not None and self._journal.fed_until < now:
             self._journal = replace(self._journal, fed_until=now)
         return found
