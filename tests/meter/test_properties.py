@@ -179,3 +179,16 @@ def test_provisioning_twice_or_with_mismatched_suites_is_refused() -> None:
     with pytest.raises(IllegalTransition, match="PROVISION"):
         meter.provision(box.public(), T0)
     assert Meter.boot(device, DEVICE_KEY).life is LifeState.PROVISIONED
+
+
+def test_the_part_must_be_large_enough_and_a_small_log_fits_a_small_part() -> None:
+    from sealmeter.meter import nvm_size
+
+    with pytest.raises(SealmeterError, match="needs"):
+        Meter.manufacture(Eeprom(32 * 1024), DEVICE_KEY, MeterConfig("small"), T0)
+    cfg = MeterConfig("small", log_entries=32)
+    assert nvm_size(32) == 64 * 1024
+    meter, headend, _ = make_meter(T0, config=cfg, schedules=(schedule(),), size=nvm_size(32))
+    meter.feed_interval(T0, T0 + timedelta(hours=7), 700)
+    now = T0 + timedelta(hours=8)
+    assert meter.accept_downlink(headend.answer(meter.make_uplink(now)), now).acked_seq == 2

@@ -26,7 +26,7 @@ from sealmeter.meter.power import PowerState, VoltageWatchdog
 from sealmeter.meter.provisioning import LifeState, ProvisioningExport
 from sealmeter.meter.state import ChainRecord, ControlState, Journal
 from sealmeter.meter.status import Display, Led, build_status, display
-from sealmeter.meter.store import DEVICE_KEY_SIZE, NVM_SIZE
+from sealmeter.meter.store import DEVICE_KEY_SIZE, NVM_SIZE, nvm_size
 from sealmeter.meter.tamper import (
     BypassDetector,
     BypassPolicy,
@@ -77,5 +77,6 @@ __all__ = [
     "Watchdog",
     "build_status",
     "display",
+    "nvm_size",
     "slot_offset",
 ]

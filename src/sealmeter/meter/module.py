@@ -44,7 +44,7 @@ from sealmeter.meter.provisioning import LIFE, LifeEvent, LifeState, Provisionin
 from sealmeter.meter.reglog import RegistrationLog
 from sealmeter.meter.state import ChainRecord, ControlState, Journal, decode, encode
 from sealmeter.meter.status import build_status
-from sealmeter.meter.store import MeterMemory, seal_secret, unseal_secret
+from sealmeter.meter.store import MeterMemory, nvm_size, seal_secret, unseal_secret
 from sealmeter.meter.tamper import (
     Detection,
     DetectionKind,
@@ -152,6 +152,12 @@ class Meter:
     ) -> Meter:
         """Format a blank part for a new meter with `config`; it still needs `provision`."""
         now = ensure_utc(now)
+        need = nvm_size(config.log_entries)
+        if device.geometry.size < need:
+            raise UsageError(
+                f"a meter with a log of {config.log_entries} entries needs {need} bytes of "
+                f"EEPROM, the part has {device.geometry.size}; use Eeprom(nvm_size(...))"
+            )
         memory = MeterMemory(device)
         if memory.records.read("identity") is not None:
             raise UsageError(

@@ -30,13 +30,12 @@ __all__ = [
     "LOG_ENTRY_SIZE",
     "NVM_SIZE",
     "MeterMemory",
+    "nvm_size",
     "seal_secret",
     "unseal_secret",
 ]
 
 DEVICE_KEY_SIZE = 32
-NVM_SIZE = 128 * 1024
-"""Default size of the module's EEPROM in bytes."""
 LOG_ENTRY_SIZE = 512
 COUNTER_BYTES = 1024
 
@@ -48,6 +47,16 @@ RECORDS: dict[str, tuple[int, int]] = {
     "control": (3, 8192),
 }
 RECORDS_BYTES = sum(copies * (capacity + 16) for copies, capacity in RECORDS.values())
+
+
+def nvm_size(log_entries: int) -> int:
+    """Bytes of EEPROM a module with a log of `log_entries` needs (rounded up to 1 KiB)."""
+    need = RECORDS_BYTES + log_entries * LOG_ENTRY_SIZE + COUNTER_BYTES
+    return -(-need // 1024) * 1024
+
+
+NVM_SIZE = nvm_size(128)
+"""EEPROM size of a module with the default log of 128 registrations (112 KiB)."""
 
 
 class MeterMemory:
