@@ -216,3 +216,36 @@ def test_forged_replayed_foreign_expired_enable_codes_leave_the_meter_blocked() 
     _rejected_changes_nothing(
         meter, other_down, now, {"wrong-recipient", "wrong-sender", "readdressed-message"}
     )
+
+
+def test_a_long_queue_drains_in_batches_that_survive_lost_answers() -> None:
+    """After a long outage the queue goes up 32 at a time (half the head-end's duplicate
+    window), so a lost answer is repaired by the next call instead of refused as a replay."""
+    from sealmeter.protocol import DUPLICATE_WINDOW
+
+    cfg = MeterConfig("meter-0001", credit=CreditFrame(duration=timedelta(days=60)))
+    meter, headend, _ = make_meter(T0, config=cfg, schedules=(schedule(),))
+    clock = SimClock(T0)
+    run(meter, None, clock, T0 + timedelta(days=40))  # the link is down: the log fills
+    made = meter.next_seq - 1
+    assert made > DUPLICATE_WINDOW
+    lost = 0
+    while meter.queued_registrations():
+        now = clock.advance(timedelta(minutes=2))
+        up = meter.make_uplink(now)
+        down = headend.answer(up)
+        assert len(headend.uplinks[-1].registrations) <= DUPLICATE_WINDOW // 2
+        if len(headend.uplinks) % 3 == 1:  # every third answer is lost on the way back
+            lost += 1
+            meter.call_failed(now)
+            continue
+        meter.accept_downlink(down, now)
+        assert (
+            meter.next_call_at() == now + timedelta(minutes=1) or not meter.queued_registrations()
+        )
+    assert lost >= 2
+    final = meter.next_seq - 1  # the segment held open while the log was full came too
+    assert final >= made
+    assert [r.seq for r in headend.accepted] == list(range(1, final + 1))
+    assert meter.acked_seq == final
+    assert sum(x.usage for r in headend.accepted for x in r.registers) == meter.counted_units

@@ -134,6 +134,7 @@ def apply_downlink(
         bypass=bypass,
         unreported=max(control.unreported - control.in_flight, 0),
         in_flight=0,
+        more_queued=False,
         schedules=book.to_bytes(),
         watchdog=control.watchdog.call_succeeded(config.meter_id, config.calls, now),
         power=control.power.clock_set(),

@@ -61,6 +61,7 @@ from sealmeter.metering import Energy, MeteringError, UnitConverter, exact_energ
 from sealmeter.nvm import Eeprom
 from sealmeter.protocol import (
     CHAIN_KEY_SIZE,
+    DUPLICATE_WINDOW,
     NONCE_SIZE,
     Downlink,
     MeterChain,
@@ -85,6 +86,11 @@ from sealmeter.tariff.calendar import local_midnight
 __all__ = ["Meter"]
 
 MAX_DETECTIONS = 32
+MAX_BATCH = DUPLICATE_WINDOW // 2
+"""Registrations per uplink, oldest first. If an answer is lost, the next uplink repeats at
+most this many, so they stay within the head-end's duplicate window and are acknowledged as
+duplicates instead of being refused as replays; a full batch brings a follow-up call."""
+FOLLOW_UP = timedelta(minutes=1)
 _CHAIN_LABEL = b"meter chain state"
 _KEYS_LABEL = b"meter private keys"
 _UWH_PER_WH = 1_000_000
@@ -688,9 +694,9 @@ class Meter:
             self._register(RegistrationKind.REAL_TIME, now)
         nonce = self._entropy(NONCE_SIZE)
         status = self.status(now)
-        uplink = Uplink(
-            self.config.meter_id, now, nonce, tuple(self.queued_registrations()), status
-        )
+        queued = self.queued_registrations()
+        batch = tuple(queued[:MAX_BATCH])
+        uplink = Uplink(self.config.meter_id, now, nonce, batch, status)
         dog = self._control.watchdog
         if dog.state is not CommState.CALLING:
             dog = dog.call_started()
@@ -700,6 +706,7 @@ class Meter:
                 pending_nonce=nonce,
                 last_uplink=now,
                 in_flight=self._control.unreported,
+                more_queued=len(queued) > len(batch),
                 watchdog=dog,
             )
         )
@@ -758,6 +765,10 @@ class Meter:
             and schedules.rate_at(now).key != self._schedules.rate_at(now).key
         ):
             self._register(RegistrationKind.EVENT, now)
+        if self._control.more_queued:  # the uplink left registrations behind: call again soon
+            control = replace(
+                control, watchdog=replace(control.watchdog, next_call=now + FOLLOW_UP)
+            )
         self._set_control(control)
         self._schedules = schedules
         self._queued_charge = sum(

@@ -163,6 +163,7 @@ class ControlState:
     relay_since: datetime | None = None
     acked_seq: int = 0
     in_flight: int = 0
+    more_queued: bool = False
 
     def to_obj(self) -> list[Any]:
         """Plain values for CBOR."""
@@ -192,13 +193,14 @@ class ControlState:
             _t(self.relay_since),
             self.acked_seq,
             self.in_flight,
+            self.more_queued,
         ]
 
     @classmethod
     def from_obj(cls, obj: list[Any]) -> ControlState:
         """Inverse of `to_obj`."""
         (relay, g, w, nonce, last_up, housing, loop, byp, p, dets, unrep, scheds, since) = obj[:13]
-        acked, in_flight = obj[13:]
+        acked, in_flight, more = obj[13:]
         granted_at, duration, limit = g
         frame = CreditFrame(
             None if duration is None else timedelta(microseconds=duration),
@@ -227,6 +229,7 @@ class ControlState:
             relay_since=_dt(since),
             acked_seq=int(acked),
             in_flight=int(in_flight),
+            more_queued=bool(more),
         )
 
 
