@@ -25,7 +25,7 @@ _NOW = T0 + timedelta(hours=1, minutes=1)
 
 
 @given(st.binary(max_size=600))
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
 def test_any_bytes_as_a_downlink_are_rejected_and_change_nothing(data: bytes) -> None:
     before = encode(_METER.control)
     with pytest.raises(DownlinkRejected):
@@ -51,7 +51,7 @@ def test_truncated_or_extended_genuine_downlink_is_rejected() -> None:
 
 
 @given(st.binary(min_size=64, max_size=2048), st.integers(0, 128 * 1024 - 2048))
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 def test_a_scribbled_image_boots_or_fails_with_a_typed_error(junk: bytes, at: int) -> None:
     meter, _, device = make_meter(T0, schedules=(schedule(),))
     meter.feed_interval(T0, T0 + timedelta(hours=7), 3000)
