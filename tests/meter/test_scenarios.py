@@ -226,7 +226,7 @@ def test_a_long_queue_drains_in_batches_that_survive_lost_answers() -> None:
     cfg = MeterConfig("meter-0001", credit=CreditFrame(duration=timedelta(days=60)))
     meter, headend, _ = make_meter(T0, config=cfg, schedules=(schedule(),))
     clock = SimClock(T0)
-    run(meter, None, clock, T0 + timedelta(days=40))  # the link is down: the log fills
+    run(meter, None, clock, T0 + timedelta(days=25))  # the link is down: the log fills
     made = meter.next_seq - 1
     assert made > DUPLICATE_WINDOW
     lost = 0
