@@ -362,6 +362,13 @@ class Meter:
         return self._counter.value
 
     @property
+    def open_units(self) -> int:
+        """Units counted since the last registration (the open segment, not yet registered)."""
+        if self._chain_rec is None:
+            return 0
+        return self._counter.value - self._chain_rec.last_total
+
+    @property
     def remainder_uwh(self) -> int:
         """Energy measured but not yet a whole unit, in µWh."""
         return self._journal.energy_uwh - self._journal.target_units * self._unit_uwh
