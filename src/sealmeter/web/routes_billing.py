@@ -1,0 +1,115 @@
+"""REST routes for money: bills (JSON or CSV) and rate schedules with their delivery."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import Response
+from pydantic import AwareDatetime
+
+from sealmeter.web._common import Operator, Reader, errors
+from sealmeter.web.deps import Doors, doors_of
+from sealmeter.web.errors import BadRequest, NotFoundError
+from sealmeter.web.schemas import BillOut, ScheduleDeliveryOut, ScheduleIn, ScheduleOut
+
+__all__ = ["bill_csv", "router"]
+
+router = APIRouter(prefix="/v1")
+Ctx = Annotated[Doors, Depends(doors_of)]
+ScheduleId = Annotated[str, Path(min_length=1, max_length=64, description="Schedule id")]
+
+
+def bill_csv(bill: BillOut) -> str:
+    """A bill as CSV: one row per register, then a total row (what a spreadsheet expects)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        ["customer_ref", "period_start", "period_end", "register", "usage", "charge", "currency"]
+    )
+    start, end = bill.period_start.isoformat(), bill.period_end.isoformat()
+    for line in bill.lines:
+        writer.writerow(
+            [bill.customer_ref, start, end, line.register, line.usage, line.charge, bill.currency]
+        )
+    writer.writerow(
+        [bill.customer_ref, start, end, "TOTAL", bill.total_usage, bill.total, bill.currency]
+    )
+    return out.getvalue()
+
+
+@router.get(
+    "/bills/{customer_ref}",
+    response_model=BillOut,
+    responses={
+        **errors(400, 404),
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+    },
+    tags=["bills"],
+)
+def get_bill(
+    ctx: Ctx,
+    _who: Reader,
+    customer_ref: Annotated[str, Path(min_length=1, max_length=128)],
+    start: Annotated[AwareDatetime, Query(description="Period start (inclusive, with zone)")],
+    end: Annotated[AwareDatetime, Query(description="Period end (exclusive, with zone)")],
+    format: Annotated[Literal["json", "csv"], Query(description="json (default) or csv")] = "json",
+) -> BillOut | Response:
+    """A customer's bill for [start, end), recomputed from the stored, signed registrations."""
+    if start >= end:
+        raise BadRequest(f"the period start ({start}) must be before its end ({end})")
+    bill = BillOut.of(ctx.headend.bill(customer_ref, start, end))
+    if format == "csv":
+        name = f"bill-{customer_ref}-{start.date()}-{end.date()}.csv".replace('"', "")
+        return Response(
+            content=bill_csv(bill),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    return bill
+
+
+@router.get("/schedules", response_model=list[ScheduleOut], responses=errors(), tags=["schedules"])
+def list_schedules(
+    ctx: Ctx,
+    _who: Reader,
+    schedule_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+) -> list[ScheduleOut]:
+    """Published rate schedule versions with their validity."""
+    return [ScheduleOut.of(s) for s in ctx.headend.list_schedules(schedule_id)]
+
+
+@router.post(
+    "/schedules",
+    response_model=ScheduleOut,
+    status_code=201,
+    responses=errors(400, 409),
+    tags=["schedules"],
+)
+def publish_schedule(ctx: Ctx, _who: Operator, body: ScheduleIn) -> ScheduleOut:
+    """Publish a rate schedule version; meters on it receive it with their next enable code."""
+    return ScheduleOut.of(ctx.headend.publish_schedule(body.document, ctx.now()))
+
+
+@router.get(
+    "/schedules/{schedule_id}/{version}/deliveries",
+    response_model=list[ScheduleDeliveryOut],
+    responses=errors(404),
+    tags=["schedules"],
+)
+def schedule_deliveries(
+    ctx: Ctx,
+    _who: Reader,
+    schedule_id: ScheduleId,
+    version: Annotated[int, Path(ge=1, le=2**31)],
+) -> list[ScheduleDeliveryOut]:
+    """Which meters were sent this schedule version, and which confirmed it."""
+    known = ctx.headend.list_schedules(schedule_id)
+    if not any(s.version == version for s in known):
+        raise NotFoundError(
+            f"no schedule {schedule_id!r} version {version}; list /v1/schedules for the versions"
+        )
+    deliveries = ctx.headend.schedule_deliveries(schedule_id=schedule_id)
+    return [ScheduleDeliveryOut.of(d) for d in deliveries if d.version == version]

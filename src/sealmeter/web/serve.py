@@ -1,0 +1,96 @@
+"""`sealmeter serve`: open the head-end (database + box keys), build the app, run uvicorn.
+
+Defaults suit a first try on a laptop: a SQLite file in the working directory, the box's
+keys in an encrypted key file beside it (created on first start, passphrase from
+``SEALMETER_KEY_PASSPHRASE`` or a prompt), listening on 127.0.0.1 only. When no operator token
+exists yet, a first admin token is created and printed once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from sealmeter.clock import Clock, SystemClock
+from sealmeter.web.app import create_app
+from sealmeter.web.fleetview import fleet_states_of
+from sealmeter.web.tokens import IssuedToken, Role, TokenStore
+
+__all__ = [
+    "DEFAULT_DB_URL",
+    "DEFAULT_HOST",
+    "DEFAULT_KEY_FILE",
+    "DEFAULT_PORT",
+    "Service",
+    "bootstrap_admin",
+    "open_service",
+    "run",
+]
+
+DEFAULT_DB_URL = "sqlite:///sealmeter.db"
+DEFAULT_KEY_FILE = "sealmeter-box-keys.json"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8470
+
+
+@dataclass(frozen=True)
+class Service:
+    """An opened head-end with its web app; `close()` releases the database."""
+
+    app: FastAPI
+    tokens: TokenStore
+    close: Callable[[], None]
+    keys_created: bool
+
+
+def open_service(
+    url: str,
+    key_file: Path,
+    passphrase: Callable[[], bytes],
+    *,
+    schema: str | None = None,
+    clock: Clock | None = None,
+    create_keys: bool = True,
+) -> Service:
+    """Open the head-end at `url` with the keys in `key_file` and build the web app.
+
+    `passphrase` is called only when the key file must be read or created. A missing key
+    file is created with fresh keys when `create_keys` is set (the first start).
+    """
+    from sealmeter.headend import BoxKeys, HeadEnd
+
+    the_clock = clock or SystemClock()
+    created = False
+    if key_file.exists():
+        keys = BoxKeys.load(key_file, passphrase())
+    elif create_keys:
+        keys = BoxKeys.generate()
+        keys.save(key_file, passphrase())
+        created = True
+    else:
+        keys = BoxKeys.load(key_file, passphrase())  # raises the key store's clear error
+    headend = HeadEnd.open(url, keys, schema=schema, clock=the_clock)
+    try:
+        tokens = TokenStore(headend.store.engine)
+        app = create_app(headend, tokens, fleet_states=fleet_states_of(headend), clock=the_clock)
+    except BaseException:
+        headend.close()
+        raise
+    return Service(app=app, tokens=tokens, close=headend.close, keys_created=created)
+
+
+def bootstrap_admin(tokens: TokenStore, clock: Clock) -> IssuedToken | None:
+    """Create a first admin token when no active token exists; None when there is one."""
+    if tokens.count_active() > 0:
+        return None
+    return tokens.create("first admin (created by sealmeter serve)", Role.ADMIN, clock.now())
+
+
+def run(app: FastAPI, host: str, port: int, *, log_level: str = "info") -> None:
+    """Serve `app` with uvicorn until interrupted."""
+    import uvicorn
+
+    uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=False)
