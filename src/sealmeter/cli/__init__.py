@@ -11,7 +11,7 @@ from __future__ import annotations
 import typer
 
 from sealmeter import __version__
-from sealmeter.cli import counter, headend, meter, metering, protocol, sim, tariff
+from sealmeter.cli import counter, headend, meter, metering, protocol, sim, tariff, web
 
 __all__ = ["app", "bench_app", "main"]
 
@@ -48,7 +48,7 @@ def _root(
     """Tamper-evident metering: security module, head-end, fleet simulator."""
 
 
-for _part in (counter, metering, tariff, protocol, meter, headend, sim):
+for _part in (counter, metering, tariff, protocol, meter, headend, sim, web):
     _part.register(app, bench_app)
 
 
