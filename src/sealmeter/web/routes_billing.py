@@ -27,12 +27,12 @@ def bill_csv(bill: BillOut) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(
-        ["customer_ref", "period_start", "period_end", "register", "usage", "charge", "currency"]
+        ["customer_ref", "period_start", "period_end", "obis", "usage", "charge", "currency"]
     )
     start, end = bill.period_start.isoformat(), bill.period_end.isoformat()
     for line in bill.lines:
         writer.writerow(
-            [bill.customer_ref, start, end, line.register, line.usage, line.charge, bill.currency]
+            [bill.customer_ref, start, end, line.obis, line.usage, line.charge, bill.currency]
         )
     writer.writerow(
         [bill.customer_ref, start, end, "TOTAL", bill.total_usage, bill.total, bill.currency]

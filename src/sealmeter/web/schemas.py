@@ -148,11 +148,12 @@ class BlockIn(BaseModel):
 
 
 class RegisterOut(BaseModel):
-    """Usage and the meter's charge of one tariff register (band)."""
+    """Usage of one tariff register (band), the meter's charge and the recomputed one."""
 
-    register: str
+    obis: str = Field(description="The register: an OBIS code such as 1.8.1, or a band name")
     usage: int
     charge: str
+    expected_charge: str | None
 
 
 class RegistrationOut(BaseModel):
@@ -185,7 +186,12 @@ class RegistrationOut(BaseModel):
             schedule_id=r.schedule_id,
             schedule_version=r.schedule_version,
             registers=[
-                RegisterOut(register=g.register, usage=g.usage, charge=_money(g.charge))
+                RegisterOut(
+                    obis=g.register,
+                    usage=g.usage,
+                    charge=_money(g.charge),
+                    expected_charge=None if g.expected is None else _money(g.expected),
+                )
                 for g in r.registers
             ],
             usage=r.usage,
@@ -331,7 +337,7 @@ class ScheduleDeliveryOut(BaseModel):
 class BillLineOut(BaseModel):
     """Usage and charge of one register over the bill's period."""
 
-    register: str
+    obis: str = Field(description="The register: an OBIS code such as 1.8.1, or a band name")
     usage: int
     charge: str
 
@@ -360,7 +366,7 @@ class BillOut(BaseModel):
             period_start=b.period_start,
             period_end=b.period_end,
             lines=[
-                BillLineOut(register=x.register, usage=x.usage, charge=_money(x.charge))
+                BillLineOut(obis=x.register, usage=x.usage, charge=_money(x.charge))
                 for x in b.lines
             ],
             total_usage=b.total_usage,
