@@ -14,7 +14,8 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
     body = response.json()
     assert set(body) <= {"error", "detail", "fields"}, body
     assert body["error"] == code, body
-    assert isinstance(body["detail"], str) and len(body["detail"]) > 10, body
+    assert isinstance(body["detail"], str), body
+    assert len(body["detail"]) > 10, body
     return dict(body)
 
 
