@@ -11,6 +11,7 @@ import asyncio
 import json
 import random
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -48,13 +49,16 @@ class Client:
     Cookies persist across calls (for the dashboard's login); redirects are not followed.
     """
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, *, raise_app_exceptions: bool = True) -> None:
         self.app = app
         self.cookies = httpx.Cookies()
+        self.raise_app_exceptions = raise_app_exceptions
 
     def request(self, method: str, url: str, **kwargs: object) -> httpx.Response:
         async def call() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app)
+            transport = httpx.ASGITransport(
+                app=self.app, raise_app_exceptions=self.raise_app_exceptions
+            )
             async with httpx.AsyncClient(
                 transport=transport, base_url="http://testserver", cookies=self.cookies
             ) as client:
@@ -130,21 +134,29 @@ def box_keys() -> BoxKeys:
     return BoxKeys.generate([Suite.EC_MODERN])
 
 
+@contextmanager
+def web_env(path: Path, box_keys: BoxKeys) -> Iterator[WebEnv]:
+    """A fresh head-end on a SQLite file in `path` with its app and a token per role."""
+    clock = SimClock(T0)
+    headend = HeadEnd.open(f"sqlite:///{path / 'headend.db'}", box_keys, clock=clock)
+    try:
+        headend.publish_schedule(json.dumps(SCHEDULE), T0)
+        tokens = TokenStore(headend.store.engine)
+        issued = {role: tokens.create(f"test {role.value}", role, T0).token for role in Role}
+        app = create_app(headend, tokens, fleet_states=fleet_states_of(headend), clock=clock)
+        yield WebEnv(headend, app, Client(app), clock, tokens, issued, box_keys)
+    finally:
+        headend.close()
+
+
 @pytest.fixture
 def env(tmp_path: Path, box_keys: BoxKeys) -> Iterator[WebEnv]:
-    """A fresh head-end on a SQLite file with its web app and admin/operator/read-only tokens."""
-    clock = SimClock(T0)
-    headend = HeadEnd.open(f"sqlite:///{tmp_path / 'headend.db'}", box_keys, clock=clock)
-    headend.publish_schedule(json.dumps(SCHEDULE), T0)
-    tokens = TokenStore(headend.store.engine)
-    issued = {role: tokens.create(f"test {role.value}", role, T0).token for role in Role}
-    app = create_app(headend, tokens, fleet_states=fleet_states_of(headend), clock=clock)
-    yield WebEnv(headend, app, Client(app), clock, tokens, issued, box_keys)
-    headend.close()
+    """A fresh head-end with its web app and admin/operator/read-only tokens."""
+    with web_env(tmp_path, box_keys) as fresh:
+        yield fresh
 
 
-@pytest.fixture
-def fleet(env: WebEnv) -> WebEnv:
+def populate(env: WebEnv) -> WebEnv:
     """Five meters with ten days of history: reporting, silent, blocked, tampered, mismatched.
 
     - m-ok: reports daily through the last day (reporting), two bands;
@@ -171,3 +183,16 @@ def fleet(env: WebEnv) -> WebEnv:
     env.headend.block("m-blocked", "unpaid bills", env.clock.now())
     env.headend.watch(env.clock.now())
     return env
+
+
+@pytest.fixture
+def fleet(env: WebEnv) -> WebEnv:
+    """A populated fleet (see `populate`) that the test may change."""
+    return populate(env)
+
+
+@pytest.fixture(scope="module")
+def shared_fleet(tmp_path_factory: pytest.TempPathFactory, box_keys: BoxKeys) -> Iterator[WebEnv]:
+    """A populated fleet shared by a module's read-only tests (built once: it is slow)."""
+    with web_env(tmp_path_factory.mktemp("fleet"), box_keys) as fresh:
+        yield populate(fresh)
