@@ -27,6 +27,7 @@ from sealmeter.headend.testing import MeterSide
 from sealmeter.protocol import Suite, TamperKind
 from sealmeter.web import Role, TokenStore, create_app
 from sealmeter.web.fleetview import fleet_states_of
+from tests.web.live import live_server
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 PRICES = {"1.8.1": Decimal("0.30"), "1.8.2": Decimal("0.20")}
@@ -196,3 +197,10 @@ def shared_fleet(tmp_path_factory: pytest.TempPathFactory, box_keys: BoxKeys) ->
     """A populated fleet shared by a module's read-only tests (built once: it is slow)."""
     with web_env(tmp_path_factory.mktemp("fleet"), box_keys) as fresh:
         yield populate(fresh)
+
+
+@pytest.fixture(scope="module")
+def live_fleet(shared_fleet: WebEnv) -> Iterator[tuple[WebEnv, str]]:
+    """The shared fleet served by a real uvicorn on a free loopback port: (env, base URL)."""
+    with live_server(shared_fleet.app) as base:
+        yield shared_fleet, base
