@@ -41,11 +41,12 @@ _DESCRIPTIONS = {
 }
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": text} for status, text in _DESCRIPTIONS.items()
+    status: {"model": ErrorBody, "description": text, "content": {"application/json": {}}}
+    for status, text in _DESCRIPTIONS.items()
 }
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The documented error replies for `statuses` (401, 422 and 503 are always possible)."""
-    wanted = {401, 403, 422, 503, *statuses}
+    """The documented error replies for `statuses` (400, 401, 403, 422, 503 always are)."""
+    wanted = {400, 401, 403, 422, 503, *statuses}
     return {s: ERRORS[s] for s in sorted(wanted)}

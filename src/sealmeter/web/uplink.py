@@ -8,14 +8,18 @@ that package is on main). Errors use the API's one error body.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from sealmeter.errors import EnvironmentFault
 from sealmeter.web.problems import error_response
+from sealmeter.web.schemas import ErrorBody
 
 __all__ = ["MAX_UPLINK_BYTES", "OCTET_STREAM", "uplink_routes"]
+
+_ERROR_DOC: dict[str, Any] = {"model": ErrorBody, "content": {"application/json": {}}}
 
 OCTET_STREAM = "application/octet-stream"
 MAX_UPLINK_BYTES = 256 * 1024
@@ -33,6 +37,10 @@ def uplink_routes(handler: Callable[[bytes], bytes]) -> APIRouter:
                 "description": "The sealed downlink, or the opaque rejection answer",
                 "content": {OCTET_STREAM: {"schema": {"type": "string", "format": "binary"}}},
             },
+            400: _ERROR_DOC | {"description": "Empty body"},
+            413: _ERROR_DOC | {"description": "Uplink larger than the limit"},
+            415: _ERROR_DOC | {"description": "Body is not application/octet-stream"},
+            503: _ERROR_DOC | {"description": "The store is unavailable; retry later"},
         },
     )
     async def post_uplink(request: Request) -> Response:
