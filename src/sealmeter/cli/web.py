@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,8 +42,11 @@ def _serve(
     from sealmeter.headend import passphrase_from_env
     from sealmeter.web.serve import bootstrap_admin, open_service, run
 
+    interactive = sys.stdin.isatty()
     try:
-        service = open_service(db, keys, lambda: passphrase_from_env(prompt=True), schema=schema)
+        service = open_service(
+            db, keys, lambda: passphrase_from_env(prompt=interactive), schema=schema
+        )
     except SealmeterError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
