@@ -18,6 +18,7 @@ from sealmeter.headend.testing import MeterSide
 from sealmeter.protocol import Suite
 from sealmeter.store import StoreUnavailable
 from sealmeter.web import Role
+from sealmeter.web.routes_billing import content_disposition
 from tests.web.conftest import PRICES, SCHEDULE, T0, Client, WebEnv, charge
 from tests.web.helpers import assert_error, walk
 
@@ -401,3 +402,14 @@ def test_an_unexpected_failure_is_an_opaque_500(
     response = client.get("/v1/alerts", headers=env.auth())
     body = assert_error(response, 500, "internal")
     assert "secret" not in body["detail"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.text(min_size=1, max_size=60))
+def test_any_customer_name_gives_a_valid_download_header(name: str) -> None:
+    header = content_disposition(f"bill-{name}.csv")
+    header.encode("latin-1")  # what an HTTP header must be
+    assert header.startswith('attachment; filename="bill-')
+    assert "\n" not in header
+    assert "\r" not in header
+    assert header.count('"') == 2

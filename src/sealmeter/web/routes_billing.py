@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
@@ -15,11 +17,17 @@ from sealmeter.web.deps import Doors, doors_of
 from sealmeter.web.errors import BadRequest, NotFoundError
 from sealmeter.web.schemas import BillOut, ScheduleDeliveryOut, ScheduleIn, ScheduleOut
 
-__all__ = ["bill_csv", "router"]
+__all__ = ["bill_csv", "content_disposition", "router"]
 
 router = APIRouter(prefix="/v1")
 Ctx = Annotated[Doors, Depends(doors_of)]
 ScheduleId = Annotated[str, Path(min_length=1, max_length=64, description="Schedule id")]
+
+
+def content_disposition(filename: str) -> str:
+    """An attachment header for any file name: an ASCII fallback plus the RFC 6266 UTF-8 form."""
+    plain = re.sub(r"[^A-Za-z0-9._-]", "_", filename)
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def bill_csv(bill: BillOut) -> str:
@@ -62,11 +70,11 @@ def get_bill(
         raise BadRequest(f"the period start ({start}) must be before its end ({end})")
     bill = BillOut.of(ctx.headend.bill(customer_ref, start, end))
     if format == "csv":
-        name = f"bill-{customer_ref}-{start.date()}-{end.date()}.csv".replace('"', "")
+        name = f"bill-{customer_ref}-{start.date()}-{end.date()}.csv"
         return Response(
             content=bill_csv(bill),
             media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+            headers={"Content-Disposition": content_disposition(name)},
         )
     return bill
 
