@@ -4,7 +4,7 @@
 set -euo pipefail
 want=()
 # Filled in as parts land: softhsm2 (PKCS#11 token), chromium (dashboard browser tests).
-defaults="softhsm2"
+defaults="softhsm2 chromium"
 for pkg in ${SEALMETER_SYSDEPS:-$defaults}; do
     dpkg -s "$pkg" >/dev/null 2>&1 || want+=("$pkg")
 done
