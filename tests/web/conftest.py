@@ -8,7 +8,6 @@ alert and enable code the tests read was produced by the real ingest path.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,18 +29,14 @@ from sealmeter.web.fleetview import fleet_states_of
 from tests.web.live import live_server
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
-PRICES = {"1.8.1": Decimal("0.30"), "1.8.2": Decimal("0.20")}
-SCHEDULE = {
-    "id": "home",
-    "version": 1,
-    "valid_from": "2026-01-01T00:00:00+00:00",
-    "prices": {k: str(v) for k, v in PRICES.items()},
-}
+DATA = Path(__file__).parent / "data"
+SCHEDULE = (DATA / "home-ht-nt.toml").read_text()
+PRICES = {"1.8.1": Decimal("0.30"), "1.8.2": Decimal("0.20")}  # per kWh, as in SCHEDULE
 
 
-def charge(obis: str, usage: int) -> Decimal:
-    """The correct charge of `usage` units on register `obis` under SCHEDULE."""
-    return (PRICES[obis] * usage).quantize(Decimal("0.01"))
+def charge(obis: str, usage_wh: int) -> Decimal:
+    """The exact charge of `usage_wh` on register `obis` under SCHEDULE (price per kWh)."""
+    return PRICES[obis] * usage_wh / 1000
 
 
 class Client:
@@ -141,7 +136,7 @@ def web_env(path: Path, box_keys: BoxKeys) -> Iterator[WebEnv]:
     clock = SimClock(T0)
     headend = HeadEnd.open(f"sqlite:///{path / 'headend.db'}", box_keys, clock=clock)
     try:
-        headend.publish_schedule(json.dumps(SCHEDULE), T0)
+        headend.publish_schedule(SCHEDULE, T0)
         tokens = TokenStore(headend.store.engine)
         issued = {role: tokens.create(f"test {role.value}", role, T0).token for role in Role}
         app = create_app(headend, tokens, fleet_states=fleet_states_of(headend), clock=clock)

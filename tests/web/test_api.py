@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import random
 from datetime import timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import quote
 
 import pytest
@@ -213,27 +212,35 @@ def test_bill_equals_the_hand_computed_sum(shared_fleet: WebEnv) -> None:
     start, end = T0 - timedelta(days=1), T0 + timedelta(days=30)
     url = f"/v1/bills/cust-a?start={quote(start.isoformat())}&end={quote(end.isoformat())}"
     bill = shared_fleet.client.get(url, headers=shared_fleet.auth()).json()
-    # cust-a has m-ok and m-wrong, each 10 days of 1.8.1 = 1000+10d and 1.8.2 = 400+d.
-    usage_181 = 2 * sum(1000 + 10 * d for d in range(10))
-    usage_182 = 2 * sum(400 + d for d in range(10))
-    hand = sum(charge("1.8.1", 1000 + 10 * d) + charge("1.8.2", 400 + d) for d in range(10)) * 2
+    # cust-a has m-ok and m-wrong, each 10 days of 1.8.1 = 1000+10d Wh and 1.8.2 = 400+d Wh;
+    # a line is its exact charge rounded once to cents (half up); no standing charge.
+    usage_181 = 2 * sum(1000 + 10 * d for d in range(10))  # 20 900 Wh
+    usage_182 = 2 * sum(400 + d for d in range(10))  # 8 090 Wh
+    cents = Decimal("0.01")
+    line_181 = (Decimal("0.30") * usage_181 / 1000).quantize(cents, ROUND_HALF_UP)  # 6.27
+    line_182 = (Decimal("0.20") * usage_182 / 1000).quantize(cents, ROUND_HALF_UP)  # 1.618
+    exact_meter = charge("1.8.1", usage_181) + charge("1.8.2", usage_182) + Decimal("1.00")
     assert bill["meter_ids"] == ["m-ok", "m-wrong"]
     lines = {line["obis"]: line for line in bill["lines"]}
+    assert set(PRICES) == set(lines)
     assert lines["1.8.1"]["usage"] == usage_181
     assert lines["1.8.2"]["usage"] == usage_182
+    assert Decimal(lines["1.8.1"]["charge"]) == line_181 == Decimal("6.27")
+    assert Decimal(lines["1.8.2"]["charge"]) == line_182 == Decimal("1.62")
     assert bill["total_usage"] == usage_181 + usage_182
-    assert Decimal(bill["total"]) == hand
-    assert Decimal(bill["meter_total"]) == hand + Decimal("1.00")
+    assert Decimal(bill["standing_charge"]) == 0
+    assert Decimal(bill["total"]) == line_181 + line_182
+    assert Decimal(bill["meter_total"]) == exact_meter.quantize(cents, ROUND_HALF_UP)
     assert bill["registrations"] == 20
     assert bill["mismatches"] == 1
-    assert set(PRICES) == set(lines)
 
     exported = shared_fleet.client.get(url + "&format=csv", headers=shared_fleet.auth())
     assert exported.headers["content-type"].startswith("text/csv")
     assert "attachment" in exported.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(exported.text)))
-    assert [r["obis"] for r in rows] == ["1.8.1", "1.8.2", "TOTAL"]
-    assert Decimal(rows[-1]["charge"]) == hand
+    assert [r["obis"] for r in rows] == ["1.8.1", "1.8.2", "STANDING", "TOTAL"]
+    assert Decimal(rows[0]["charge"]) == line_181
+    assert Decimal(rows[-1]["charge"]) == line_181 + line_182
     assert int(rows[-1]["usage"]) == usage_181 + usage_182
 
 
@@ -253,16 +260,17 @@ def test_schedules_publish_list_and_delivery(fleet: WebEnv) -> None:
     operator, reader = fleet.auth(Role.OPERATOR), fleet.auth()
     listed = fleet.client.get("/v1/schedules", headers=reader).json()
     assert [(s["schedule_id"], s["version"]) for s in listed] == [("home", 1)]
-    v2 = dict(SCHEDULE, version=2, valid_from="2026-04-01T00:00:00+00:00")
-    made = fleet.client.post("/v1/schedules", json={"document": json.dumps(v2)}, headers=operator)
+    v2 = SCHEDULE.replace("version = 1", "version = 2").replace("2026-01-01", "2026-04-01")
+    made = fleet.client.post("/v1/schedules", json={"document": v2}, headers=operator)
     assert made.status_code == 201, made.text
     assert made.json()["version"] == 2
-    stale = fleet.client.post(
-        "/v1/schedules", json={"document": json.dumps(SCHEDULE)}, headers=operator
-    )
+    stale = fleet.client.post("/v1/schedules", json={"document": SCHEDULE}, headers=operator)
     assert "not newer" in assert_error(stale, 400, "bad_request")["detail"]
     garbled = fleet.client.post("/v1/schedules", json={"document": "{not json"}, headers=operator)
     assert "JSON" in assert_error(garbled, 400, "bad_request")["detail"]
+    negative = SCHEDULE.replace("version = 1", "version = 3").replace('"0.20"', '"-1"')
+    refused = fleet.client.post("/v1/schedules", json={"document": negative}, headers=operator)
+    assert "invalid" in assert_error(refused, 400, "bad_request")["detail"]
     deliveries = fleet.client.get("/v1/schedules/home/2/deliveries", headers=reader).json()
     assert {d["meter_id"] for d in deliveries} == set(fleet.meters)
     assert all(d["version"] == 2 and d["confirmed_at"] is None for d in deliveries)

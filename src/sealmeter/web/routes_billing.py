@@ -31,7 +31,7 @@ def content_disposition(filename: str) -> str:
 
 
 def bill_csv(bill: BillOut) -> str:
-    """A bill as CSV: one row per register, then a total row (what a spreadsheet expects)."""
+    """A bill as CSV: a row per register, the standing charge, then the total."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(
@@ -42,6 +42,9 @@ def bill_csv(bill: BillOut) -> str:
         writer.writerow(
             [bill.customer_ref, start, end, line.obis, line.usage, line.charge, bill.currency]
         )
+    writer.writerow(
+        [bill.customer_ref, start, end, "STANDING", "", bill.standing_charge, bill.currency]
+    )
     writer.writerow(
         [bill.customer_ref, start, end, "TOTAL", bill.total_usage, bill.total, bill.currency]
     )

@@ -351,8 +351,9 @@ class BillOut(BaseModel):
     period_end: datetime
     lines: list[BillLineOut]
     total_usage: int
-    total: str
-    meter_total: str
+    standing_charge: str = Field(description="Prorated fixed charge of the period")
+    total: str = Field(description="Recomputed: the register lines plus the standing charge")
+    meter_total: str = Field(description="What the meters charged for their usage")
     registrations: int
     mismatches: int
     currency: str
@@ -370,6 +371,7 @@ class BillOut(BaseModel):
                 for x in b.lines
             ],
             total_usage=b.total_usage,
+            standing_charge=_money(b.standing_charge),
             total=_money(b.total),
             meter_total=_money(b.meter_total),
             registrations=b.registrations,
