@@ -188,6 +188,13 @@ def fleet(env: WebEnv) -> WebEnv:
 
 
 @pytest.fixture(scope="module")
+def shared_env(tmp_path_factory: pytest.TempPathFactory, box_keys: BoxKeys) -> Iterator[WebEnv]:
+    """An empty head-end shared by a module's tests that change nothing they later read."""
+    with web_env(tmp_path_factory.mktemp("env"), box_keys) as fresh:
+        yield fresh
+
+
+@pytest.fixture(scope="module")
 def shared_fleet(tmp_path_factory: pytest.TempPathFactory, box_keys: BoxKeys) -> Iterator[WebEnv]:
     """A populated fleet shared by a module's read-only tests (built once: it is slow)."""
     with web_env(tmp_path_factory.mktemp("fleet"), box_keys) as fresh:

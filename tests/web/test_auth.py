@@ -47,19 +47,26 @@ ROUTES: list[tuple[str, str, dict[str, object] | None, Role]] = [
 
 @pytest.mark.parametrize(("method", "path", "body", "needed"), ROUTES)
 def test_every_operator_route_needs_a_token(
-    env: WebEnv, method: str, path: str, body: dict[str, object] | None, needed: Role
+    shared_env: WebEnv, method: str, path: str, body: dict[str, object] | None, needed: Role
 ) -> None:
-    assert_error(env.client.request(method, path, json=body), 401, "unauthenticated")
+    assert_error(shared_env.client.request(method, path, json=body), 401, "unauthenticated")
     bad = {"Authorization": "Bearer smt_000000000000_nope"}
-    assert_error(env.client.request(method, path, json=body, headers=bad), 401, "unauthenticated")
+    assert_error(
+        shared_env.client.request(method, path, json=body, headers=bad), 401, "unauthenticated"
+    )
 
 
 @pytest.mark.parametrize(("method", "path", "body", "needed"), ROUTES)
 @pytest.mark.parametrize("role", list(Role))
 def test_roles_are_ordered_read_only_operator_admin(
-    env: WebEnv, method: str, path: str, body: dict[str, object] | None, needed: Role, role: Role
+    shared_env: WebEnv,
+    method: str,
+    path: str,
+    body: dict[str, object] | None,
+    needed: Role,
+    role: Role,
 ) -> None:
-    response = env.client.request(method, path, json=body, headers=env.auth(role))
+    response = shared_env.client.request(method, path, json=body, headers=shared_env.auth(role))
     if role.allows(needed):
         assert response.status_code not in (401, 403), response.text
     else:
@@ -68,8 +75,8 @@ def test_roles_are_ordered_read_only_operator_admin(
         assert role.value in detail
 
 
-def test_401_names_the_scheme_and_how_to_get_a_token(env: WebEnv) -> None:
-    response = env.client.get("/v1/meters")
+def test_401_names_the_scheme_and_how_to_get_a_token(shared_env: WebEnv) -> None:
+    response = shared_env.client.get("/v1/meters")
     assert response.headers["www-authenticate"] == "Bearer"
     assert "sealmeter token create" in response.json()["detail"]
 
