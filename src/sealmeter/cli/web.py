@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,11 +21,14 @@ _SCHEMA_HELP = "PostgreSQL schema to use (isolates one head-end's tables)."
 
 def _serve(
     db: str = typer.Option("sqlite:///sealmeter.db", "--db", help=_DB_HELP),
-    keys: Path = typer.Option(
-        _DEFAULT_KEYS,
-        "--keys",
-        help="The box's encrypted key file; created with fresh keys on first start.",
-    ),
+    keys: Annotated[
+        Path,
+        typer.Option(
+            "--keys",
+            envvar="SEALMETER_KEYS",
+            help="The box's encrypted key file; created with fresh keys on first start.",
+        ),
+    ] = _DEFAULT_KEYS,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8470, "--port", min=1, max=65535, help="TCP port to listen on."),
     schema: str | None = typer.Option(None, "--schema", help=_SCHEMA_HELP),
