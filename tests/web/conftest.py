@@ -24,8 +24,7 @@ from sealmeter.clock import SimClock
 from sealmeter.headend import BoxKeys, HeadEnd
 from sealmeter.headend.testing import MeterSide
 from sealmeter.protocol import Suite, TamperKind
-from sealmeter.web import Role, TokenStore, create_app
-from sealmeter.web.fleetview import fleet_states_of
+from sealmeter.web import Role, TokenStore, create_app, fleet_states_of
 from tests.web.live import live_server
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)

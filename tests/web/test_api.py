@@ -16,8 +16,7 @@ from hypothesis import strategies as st
 from sealmeter.headend.testing import MeterSide
 from sealmeter.protocol import Suite
 from sealmeter.store import StoreUnavailable
-from sealmeter.web import Role
-from sealmeter.web.routes_billing import content_disposition
+from sealmeter.web import Role, content_disposition
 from tests.web.conftest import PRICES, SCHEDULE, T0, Client, WebEnv, charge
 from tests.web.helpers import assert_error, walk
 

@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import text
 
 from sealmeter.web import Role, TokenError, TokenStore, Unauthenticated
-from sealmeter.web.tokens import web_tokens
 from tests.web.conftest import T0, WebEnv
 from tests.web.helpers import assert_error
 
@@ -121,7 +120,7 @@ def test_bad_token_requests_are_422(env: WebEnv) -> None:
 
 def test_tokens_are_stored_only_as_hashes(env: WebEnv, tmp_path: Path) -> None:
     with env.headend.store.engine.connect() as conn:
-        rows = conn.execute(select(web_tokens)).mappings().all()
+        rows = conn.execute(text("SELECT * FROM web_tokens")).mappings().all()
     assert len(rows) == len(Role)
     stored = " ".join(str(v) for row in rows for v in row.values())
     for token in env.token.values():

@@ -11,8 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sealmeter.store import AlertKind, AlertRecord, RegisterReading, RegistrationRecord, Severity
-from sealmeter.web.dashboard import alert_timeline, band_chart, bucket_usage
-from sealmeter.web.dashboard.charts import nice_step
+from sealmeter.web.dashboard import alert_timeline, band_chart, bucket_usage, nice_step
 from tests.web.conftest import T0
 
 BANDS = ["1.8.1", "1.8.2", "peak", "off-peak"]

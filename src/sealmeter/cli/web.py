@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from sealmeter.web.tokens import TokenStore
+    from sealmeter.web import TokenStore
 
 __all__ = ["register"]
 
@@ -43,7 +43,7 @@ def _serve(
     from sealmeter.clock import SystemClock
     from sealmeter.errors import SealmeterError
     from sealmeter.headend import passphrase_from_env
-    from sealmeter.web.serve import bootstrap_admin, open_service, run
+    from sealmeter.web import bootstrap_admin, open_service, run
 
     interactive = sys.stdin.isatty()
     try:
@@ -74,7 +74,7 @@ def _serve(
 
 def _token_store(db: str, schema: str | None) -> TokenStore:
     from sealmeter.store import open_engine
-    from sealmeter.web.tokens import TokenStore
+    from sealmeter.web import TokenStore
 
     return TokenStore(open_engine(db, schema=schema))
 
@@ -94,7 +94,7 @@ def _token_create(
     """Create an operator API token; its secret is printed once, store it safely."""
     from sealmeter.clock import SystemClock
     from sealmeter.errors import SealmeterError
-    from sealmeter.web.tokens import Role
+    from sealmeter.web import Role
 
     try:
         issued = _token_store(db, schema).create(name, Role.parse(role), SystemClock().now())

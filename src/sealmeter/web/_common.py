@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import Depends, Query
 from pydantic import AwareDatetime
 
-from sealmeter.web.deps import require
-from sealmeter.web.schemas import ErrorBody
-from sealmeter.web.tokens import Role, TokenInfo
+from sealmeter.web._deps import require
+from sealmeter.web._schemas import ErrorBody
+from sealmeter.web._tokens import Role, TokenInfo
 
 __all__ = ["ERRORS", "Admin", "Cursor", "Operator", "Reader", "Since", "Until", "errors"]
 

@@ -8,15 +8,15 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from sealmeter.store import AlertKind
 from sealmeter.web._common import Cursor, Operator, Reader, Since, Until, errors
-from sealmeter.web.deps import Doors, Limit, doors_of
-from sealmeter.web.errors import BadRequest
-from sealmeter.web.schemas import (
+from sealmeter.web._deps import Doors, Limit, doors_of
+from sealmeter.web._schemas import (
     AlertOut,
     EnableCodeOut,
     PageOut,
     RegistrationOut,
     RejectionOut,
 )
+from sealmeter.web.errors import BadRequest
 
 __all__ = ["router"]
 

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import PlainTextResponse
 
 from sealmeter.web._common import Admin, Reader, errors
-from sealmeter.web.deps import Doors, doors_of
+from sealmeter.web._deps import Doors, doors_of
+from sealmeter.web._metrics import render_prometheus
+from sealmeter.web._schemas import HealthOut, IssuedTokenOut, TokenIn, TokenOut
+from sealmeter.web._tokens import Role
 from sealmeter.web.errors import NotFoundError, TokenError
-from sealmeter.web.metrics import render_prometheus
-from sealmeter.web.schemas import HealthOut, IssuedTokenOut, TokenIn, TokenOut
-from sealmeter.web.tokens import Role
 
 __all__ = ["router"]
 

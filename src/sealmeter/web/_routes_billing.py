@@ -13,9 +13,9 @@ from fastapi.responses import Response
 from pydantic import AwareDatetime
 
 from sealmeter.web._common import Operator, Reader, errors
-from sealmeter.web.deps import Doors, doors_of
+from sealmeter.web._deps import Doors, doors_of
+from sealmeter.web._schemas import BillOut, ScheduleDeliveryOut, ScheduleIn, ScheduleOut
 from sealmeter.web.errors import BadRequest, NotFoundError
-from sealmeter.web.schemas import BillOut, ScheduleDeliveryOut, ScheduleIn, ScheduleOut
 
 __all__ = ["bill_csv", "content_disposition", "router"]
 

@@ -17,13 +17,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from sealmeter.errors import UsageError
 from sealmeter.store import AlertKind, AlertRecord, FleetState, Page
-from sealmeter.web.dashboard import charts
-from sealmeter.web.dashboard.html import CSP, badge, link, meter_href, page, table, when
-from sealmeter.web.dashboard.static import APP_CSS, ICON_SVG
-from sealmeter.web.deps import COOKIE, doors_of
+from sealmeter.web._deps import COOKIE, doors_of
+from sealmeter.web._fleetview import meters_page
+from sealmeter.web._tokens import TokenInfo
+from sealmeter.web.dashboard import _charts as charts
+from sealmeter.web.dashboard._html import CSP, badge, link, meter_href, page, table, when
+from sealmeter.web.dashboard._static import APP_CSS, ICON_SVG
 from sealmeter.web.errors import Unauthenticated
-from sealmeter.web.fleetview import meters_page
-from sealmeter.web.tokens import TokenInfo
 
 __all__ = ["router"]
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from sealmeter.clock import Clock, SystemClock
-from sealmeter.web.app import create_app
-from sealmeter.web.fleetview import fleet_states_of
-from sealmeter.web.tokens import IssuedToken, Role, TokenStore
+from sealmeter.web._app import create_app
+from sealmeter.web._fleetview import fleet_states_of
+from sealmeter.web._tokens import IssuedToken, Role, TokenStore
 
 __all__ = [
     "DEFAULT_DB_URL",

@@ -25,7 +25,7 @@ from sealmeter.store import (
     ScheduleDelivery,
     ScheduleRecord,
 )
-from sealmeter.web.tokens import TokenInfo
+from sealmeter.web._tokens import TokenInfo
 
 __all__ = [
     "AlertOut",

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from sealmeter.store import FleetState, MeterRecord, Provisioning
 from sealmeter.web._common import Admin, Cursor, Operator, Reader, errors
-from sealmeter.web.deps import Doors, Limit, doors_of
+from sealmeter.web._deps import Doors, Limit, doors_of
+from sealmeter.web._fleetview import meters_page
+from sealmeter.web._schemas import BlockIn, FleetOut, MeterOut, PageOut, ProvisionIn
 from sealmeter.web.errors import BadRequest
-from sealmeter.web.fleetview import meters_page
-from sealmeter.web.schemas import BlockIn, FleetOut, MeterOut, PageOut, ProvisionIn
 
 __all__ = ["router"]
 

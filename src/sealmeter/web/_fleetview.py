@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from sealmeter.store import FleetState, MeterRecord, Page
-from sealmeter.web.port import FleetStates, OperatorApi
+from sealmeter.web._port import FleetStates, OperatorApi
 
 __all__ = ["fleet_states_of", "meters_page"]
 

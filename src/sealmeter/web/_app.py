@@ -8,14 +8,14 @@ from fastapi import FastAPI
 
 from sealmeter import __version__
 from sealmeter.clock import Clock, SystemClock
-from sealmeter.web import routes_billing, routes_meters, routes_ops, routes_records
-from sealmeter.web.dashboard import router as dashboard_router
-from sealmeter.web.deps import Doors
-from sealmeter.web.metrics import RequestMetrics
-from sealmeter.web.port import FleetStates, OperatorApi
-from sealmeter.web.problems import install_error_handlers
-from sealmeter.web.tokens import TokenStore
-from sealmeter.web.uplink import uplink_routes
+from sealmeter.web import _routes_billing, _routes_meters, _routes_ops, _routes_records
+from sealmeter.web._deps import Doors
+from sealmeter.web._metrics import RequestMetrics
+from sealmeter.web._port import FleetStates, OperatorApi
+from sealmeter.web._problems import install_error_handlers
+from sealmeter.web._tokens import TokenStore
+from sealmeter.web._uplink import uplink_routes
+from sealmeter.web.dashboard._pages import router as dashboard_router
 
 __all__ = ["create_app"]
 
@@ -63,7 +63,7 @@ def create_app(
         data, the_clock.now()
     )
     app.include_router(uplink_routes(handler))
-    for module in (routes_meters, routes_records, routes_billing, routes_ops):
+    for module in (_routes_meters, _routes_records, _routes_billing, _routes_ops):
         app.include_router(module.router)
     app.include_router(dashboard_router)
     return app

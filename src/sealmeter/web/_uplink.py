@@ -14,8 +14,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from sealmeter.errors import EnvironmentFault
-from sealmeter.web.problems import error_response
-from sealmeter.web.schemas import ErrorBody
+from sealmeter.web._problems import error_response
+from sealmeter.web._schemas import ErrorBody
 
 __all__ = ["MAX_UPLINK_BYTES", "OCTET_STREAM", "uplink_routes"]
 

@@ -16,10 +16,10 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from sealmeter.clock import Clock
+from sealmeter.web._metrics import RequestMetrics
+from sealmeter.web._port import FleetStates, OperatorApi
+from sealmeter.web._tokens import Role, TokenInfo, TokenStore
 from sealmeter.web.errors import Forbidden, Unauthenticated
-from sealmeter.web.metrics import RequestMetrics
-from sealmeter.web.port import FleetStates, OperatorApi
-from sealmeter.web.tokens import Role, TokenInfo, TokenStore
 
 __all__ = [
     "COOKIE",
