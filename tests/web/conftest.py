@@ -130,10 +130,13 @@ def box_keys() -> BoxKeys:
 
 
 @contextmanager
-def web_env(path: Path, box_keys: BoxKeys) -> Iterator[WebEnv]:
-    """A fresh head-end on a SQLite file in `path` with its app and a token per role."""
+def web_env(
+    path: Path, box_keys: BoxKeys, *, url: str | None = None, schema: str | None = None
+) -> Iterator[WebEnv]:
+    """A fresh head-end (SQLite in `path`, or `url` + `schema`), its app, a token per role."""
     clock = SimClock(T0)
-    headend = HeadEnd.open(f"sqlite:///{path / 'headend.db'}", box_keys, clock=clock)
+    url = url or f"sqlite:///{path / 'headend.db'}"
+    headend = HeadEnd.open(url, box_keys, schema=schema, clock=clock)
     try:
         headend.publish_schedule(SCHEDULE, T0)
         tokens = TokenStore(headend.store.engine)
