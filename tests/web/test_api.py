@@ -384,6 +384,7 @@ def test_metrics_count_requests_and_stored_data(fleet: WebEnv) -> None:
     assert 'sealmeter_fleet_meters{state="silent"} 1' in text
     assert 'route="/v1/meters/{meter_id}",status="404"} 1' in text
     assert 'route="/v1/uplink",status="200"}' in text
+    assert 'sealmeter_headend{counter="registrations"} 47' in text
 
 
 def test_a_store_outage_is_503_with_retry_after(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
@@ -56,8 +56,16 @@ class RequestMetrics:
         return response
 
 
-def render_prometheus(metrics: RequestMetrics, health: Health, fleet: FleetSummary) -> str:
-    """The Prometheus text exposition of the request counters and the head-end's figures."""
+def render_prometheus(
+    metrics: RequestMetrics,
+    health: Health,
+    fleet: FleetSummary,
+    headend: Mapping[str, int] | None = None,
+) -> str:
+    """The Prometheus text exposition of the request counters and the head-end's figures.
+
+    `headend` holds the head-end's own counters (row counts, this process's ingest counts).
+    """
     counts, seconds = metrics.snapshot()
     out = [
         "# HELP sealmeter_http_requests_total API requests answered, by method, route, status.",
@@ -92,4 +100,11 @@ def render_prometheus(metrics: RequestMetrics, health: Health, fleet: FleetSumma
     ]
     for state, n in sorted(fleet.counts.items(), key=lambda kv: kv[0].value):
         out.append(f'sealmeter_fleet_meters{{state="{_label(state.value)}"}} {n}')
+    if headend:
+        out += [
+            "# HELP sealmeter_headend The head-end's counters (rows; ingest of this process).",
+            "# TYPE sealmeter_headend gauge",
+        ]
+        for name, value in sorted(headend.items()):
+            out.append(f'sealmeter_headend{{counter="{_label(name)}"}} {int(value)}')
     return "\n".join(out) + "\n"

@@ -46,6 +46,10 @@ class OperatorApi(Protocol):
         """Liveness and a few counters."""
         ...
 
+    def metrics(self) -> dict[str, int]:
+        """Row counts and this process's ingest counters, by name."""
+        ...
+
     def fleet(self, now: datetime | None = None) -> FleetSummary:
         """Number of meters in each fleet state at `now`."""
         ...

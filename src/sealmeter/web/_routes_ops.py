@@ -34,7 +34,10 @@ def health(ctx: Ctx) -> HealthOut:
 )
 def metrics(ctx: Ctx, _who: Reader) -> PlainTextResponse:
     """Prometheus text: requests by route and status, stored data and fleet states."""
-    text = render_prometheus(ctx.metrics, ctx.headend.health(), ctx.headend.fleet(ctx.now()))
+    headend = ctx.headend
+    text = render_prometheus(
+        ctx.metrics, headend.health(), headend.fleet(ctx.now()), headend.metrics()
+    )
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 

@@ -24,6 +24,7 @@ header a.active { color: #fff; font-weight: 600; border-bottom: 2px solid #fff; 
 main { padding: 16px 24px 48px; max-width: 1100px; }
 h1 { font-size: 22px; margin: 8px 0 16px; }
 h2 { font-size: 17px; margin: 28px 0 10px; }
+section > h2:first-child { margin-top: 4px; }
 section { background: #fff; border: 1px solid var(--line); border-radius: 6px;
           padding: 12px 16px; margin-bottom: 16px; }
 table { border-collapse: collapse; width: 100%; }
