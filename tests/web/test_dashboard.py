@@ -31,6 +31,7 @@ def test_login_sets_a_strict_httponly_cookie_and_returns_to_the_target(env: WebE
     assert "samesite=strict" in cookie
     page = env.client.get("/ui/alerts")
     assert page.status_code == 200
+    assert '<meta http-equiv="refresh" content="60">' in page.text, "a wall display stays fresh"
     assert page.headers["content-security-policy"].startswith("default-src 'none'")
     assert page.headers["x-content-type-options"] == "nosniff"
     api = env.client.get("/v1/fleet")

@@ -56,8 +56,13 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, empty: str) 
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def page(title: str, body: str, *, active: str = "", who: str | None = None) -> str:
-    """A whole dashboard page: head, navigation, the body (already-safe HTML)."""
+def page(
+    title: str, body: str, *, active: str = "", who: str | None = None, refresh: int = 0
+) -> str:
+    """A whole dashboard page: head, navigation, the body (already-safe HTML).
+
+    `refresh` (seconds, 0 for never) reloads the page on its own, for a wall display.
+    """
     nav = "".join(
         f'<a class="{"active" if name == active else ""}" href="{href}">{name}</a>'
         for name, href in _NAV
@@ -73,7 +78,8 @@ def page(title: str, body: str, *, active: str = "", who: str | None = None) -> 
         "<!doctype html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)} · sealmeter</title>"
+        + (f'<meta http-equiv="refresh" content="{int(refresh)}">' if refresh > 0 else "")
+        + f"<title>{escape(title)} · sealmeter</title>"
         '<link rel="icon" href="/ui/static/icon.svg" type="image/svg+xml">'
         '<link rel="stylesheet" href="/ui/static/app.css">'
         "</head><body>"

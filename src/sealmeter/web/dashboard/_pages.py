@@ -218,7 +218,9 @@ def fleet_page(
         + pager
         + "</section>"
     )
-    return _html(page("Fleet", body, active="Fleet", who=f"{who.name} ({who.role.value})"))
+    return _html(
+        page("Fleet", body, active="Fleet", who=f"{who.name} ({who.role.value})", refresh=60)
+    )
 
 
 def _alert_rows(alerts: list[AlertRecord]) -> list[list[str]]:
@@ -262,7 +264,9 @@ def alerts_page(
         )
         + "</section>"
     )
-    return _html(page("Alerts", body, active="Alerts", who=f"{who.name} ({who.role.value})"))
+    return _html(
+        page("Alerts", body, active="Alerts", who=f"{who.name} ({who.role.value})", refresh=60)
+    )
 
 
 def _months(first: datetime, last: datetime, count: int = 6) -> list[tuple[datetime, datetime]]:
