@@ -10,7 +10,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "web.md"
 
 
 def _operations() -> list[tuple[str, str, dict[str, object]]]:
-    app = create_app(None, None, fleet_states=lambda _now: {})  # type: ignore[arg-type]
+    app = create_app(None, None, fleet_states=lambda _meters, _now: {})  # type: ignore[arg-type]
     doc = app.openapi()
     return [
         (method.upper(), path, spec)

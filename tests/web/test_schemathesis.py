@@ -30,7 +30,7 @@ def _runs() -> list[tuple[str, GenerationMode]]:
     Every operation gets valid data; those that take parameters or a body also get invalid
     data (an operation without inputs has no invalid form).
     """
-    app = create_app(None, None, fleet_states=lambda _now: {})  # type: ignore[arg-type]
+    app = create_app(None, None, fleet_states=lambda _meters, _now: {})  # type: ignore[arg-type]
     doc = app.openapi()
     runs = []
     for path, methods in doc["paths"].items():

@@ -41,7 +41,7 @@ def create_app(
 ) -> FastAPI:
     """Build the web app over `headend` with operator `tokens`.
 
-    `fleet_states` classifies every meter at an instant (see `fleet_states_of`); `clock` gives
+    `fleet_states` classifies meters at an instant (see `fleet_states_of`); `clock` gives
     "now" to every route (the system clock by default).
     """
     the_clock = clock if clock is not None else SystemClock()

@@ -31,8 +31,9 @@ from sealmeter.store import (
 
 __all__ = ["FleetStates", "OperatorApi"]
 
-FleetStates = Callable[[datetime], Mapping[str, FleetState]]
-"""Every meter's fleet state at an instant (meter id → state), as the head-end classifies it."""
+FleetStates = Callable[[Sequence[MeterRecord], datetime], Mapping[str, FleetState]]
+"""The fleet state of each of some meters at an instant (meter id → state), as the head-end
+classifies them."""
 
 
 class OperatorApi(Protocol):

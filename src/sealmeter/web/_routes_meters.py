@@ -46,10 +46,10 @@ def list_meters(
     limit: Limit = 50,
 ) -> PageOut[MeterOut]:
     """Provisioned meters with their lifecycle and fleet state, a page at a time."""
-    states = ctx.fleet_states(ctx.now())
-    page = meters_page(
+    page, states = meters_page(
         ctx.headend,
-        states,
+        ctx.fleet_states,
+        ctx.now(),
         fleet_state=None if state is None else FleetState(state),
         feeder=feeder,
         customer_ref=customer_ref,
@@ -66,7 +66,7 @@ def _state(states: Mapping[str, FleetState], meter_id: str) -> str | None:
 
 
 def _one(ctx: Doors, record: MeterRecord) -> MeterOut:
-    return MeterOut.of(record, _state(ctx.fleet_states(ctx.now()), record.meter_id))
+    return MeterOut.of(record, _state(ctx.fleet_states([record], ctx.now()), record.meter_id))
 
 
 @router.post("/meters", response_model=MeterOut, status_code=201, responses=errors(400, 409))

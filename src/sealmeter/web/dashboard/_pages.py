@@ -177,7 +177,6 @@ def fleet_page(
     now = doors.now()
     chosen = next((s for s in FleetState if s.value == state), None)
     summary = doors.headend.fleet(now)
-    states = doors.fleet_states(now)
     order = list(_MAIN_STATES) + [s for s in FleetState if s not in _MAIN_STATES]
     cards = "".join(
         f'<a class="card" href="/ui/?state={s.value}" id="count-{s.value}">'
@@ -185,7 +184,9 @@ def fleet_page(
         for s in order
         if s in _MAIN_STATES or summary.counts.get(s, 0)
     )
-    meters = meters_page(doors.headend, states, fleet_state=chosen, cursor=cursor, limit=100)
+    meters, states = meters_page(
+        doors.headend, doors.fleet_states, now, fleet_state=chosen, cursor=cursor, limit=100
+    )
     rows = [
         [
             link(m.meter_id, meter_href(m.meter_id)),
@@ -296,7 +297,7 @@ def meter_page(
         body = f'<section><p class="error">No meter {escape(meter_id)!s} is provisioned.</p>'
         body += f"<p>{link('Back to the fleet', '/ui/')}</p></section>"
         return _html(page("Meter not found", body, who=who.name), status=404)
-    state = _state_name(doors.fleet_states(now), meter_id)
+    state = _state_name(doors.fleet_states([meter], now), meter_id)
     regs = list(
         _collect(
             lambda c: doors.headend.list_registrations(meter_id=meter_id, cursor=c, limit=500),
