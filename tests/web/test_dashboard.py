@@ -11,7 +11,7 @@ from sealmeter.protocol import Suite
 from sealmeter.web import Role
 from tests.web.conftest import WebEnv
 
-PAGES = ["/ui/", "/ui/alerts", "/ui/meters/m-ok", "/ui/?state=silent"]
+PAGES = ["/ui/", "/ui/alerts", "/ui/meters/m-ok", "/ui/?state=silent", "/ui/api"]
 
 
 @pytest.mark.parametrize("path", PAGES)

@@ -224,3 +224,21 @@ def test_unknown_meter_page_is_a_404_page(live_fleet: tuple[WebEnv, str], tab: W
     assert "No meter nope is provisioned" in (tab.page.text_content("main") or "")
     assert [p for p in tab.problems if "404" not in p] == []
     tab.problems.clear()
+
+
+def test_api_page_lists_every_operation_offline(
+    live_fleet: tuple[WebEnv, str], tab: Watched
+) -> None:
+    env, base = live_fleet
+    _login(tab, base, env.token[Role.READ_ONLY])
+    tab.page.click("nav >> text=API")
+    tab.page.wait_for_load_state("load")
+    assert tab.page.url == base + "/ui/api"
+    operations = [
+        f"{method.upper()} {path}"
+        for path, methods in env.app.openapi()["paths"].items()
+        for method in methods
+    ]
+    shown = [c.strip() for c in tab.page.locator("main tbody td:first-child").all_text_contents()]
+    assert sorted(shown) == sorted(operations)
+    tab.clean()

@@ -18,7 +18,7 @@ CSP = (
     "frame-ancestors 'none'; base-uri 'none'"
 )
 
-_NAV = (("Fleet", "/ui/"), ("Alerts", "/ui/alerts"), ("API", "/docs"))
+_NAV = (("Fleet", "/ui/"), ("Alerts", "/ui/alerts"), ("API", "/ui/api"))
 
 
 def when(instant: datetime | None) -> str:

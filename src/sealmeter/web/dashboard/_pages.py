@@ -224,6 +224,36 @@ def fleet_page(
     )
 
 
+@router.get("/ui/api")
+def api_page(request: Request) -> Response:
+    """The API's operations, from its own OpenAPI document (works offline, unlike /docs)."""
+    who = _viewer(request)
+    if who is None:
+        return _to_login(request)
+    document = request.app.openapi()
+    rows = []
+    for path, methods in document["paths"].items():
+        for method, spec in methods.items():
+            needs = "token" if spec.get("security") else "none (public)"
+            rows.append(
+                [
+                    f"<code>{escape(method.upper())} {escape(path)}</code>",
+                    escape(str(spec.get("summary", ""))),
+                    escape(str(spec.get("description", "")).split("\n")[0]),
+                    escape(needs),
+                ]
+            )
+    body = (
+        "<section><p>The machine-readable document is "
+        f"{link('/openapi.json', '/openapi.json')}; interactive docs (they load Swagger UI "
+        f"from the Internet) are at {link('/docs', '/docs')}. Operators send "
+        "<code>Authorization: Bearer smt_...</code>.</p>"
+        + table(["Operation", "Summary", "What it does", "Token"], rows, empty="No routes.")
+        + "</section>"
+    )
+    return _html(page("API", body, active="API", who=f"{who.name} ({who.role.value})"))
+
+
 def _alert_rows(alerts: list[AlertRecord]) -> list[list[str]]:
     return [
         [
