@@ -8,6 +8,7 @@ import pytest
 
 from sealmeter.headend.testing import MeterSide
 from sealmeter.protocol import Suite
+from sealmeter.store import AlertKind
 from sealmeter.web import Role
 from tests.web.conftest import WebEnv
 
@@ -93,3 +94,41 @@ def test_static_files_and_logout(env: WebEnv) -> None:
     out = env.client.post("/ui/logout")
     assert out.headers["location"] == "/ui/login"
     assert env.client.get("/ui/").status_code == 303
+
+
+def _tamper_alert(env: WebEnv) -> int:
+    (alert,) = env.headend.list_alerts(kind=AlertKind.TAMPER).items
+    return alert.alert_id
+
+
+def test_operators_acknowledge_alerts_from_the_dashboard(fleet: WebEnv) -> None:
+    alert_id = _tamper_alert(fleet)
+    fleet.client.post("/ui/login", data={"token": fleet.token[Role.OPERATOR]})
+    page = fleet.client.get("/ui/meters/m-tamper").text
+    assert f'action="/ui/alerts/{alert_id}/acknowledge"' in page
+    done = fleet.client.post(
+        f"/ui/alerts/{alert_id}/acknowledge", data={"next": "/ui/meters/m-tamper"}
+    )
+    assert done.status_code == 303
+    assert done.headers["location"] == "/ui/meters/m-tamper"
+    assert fleet.headend.list_alerts(kind=AlertKind.TAMPER).items[0].acknowledged_at is not None
+    after = fleet.client.get("/ui/meters/m-tamper").text
+    assert f'action="/ui/alerts/{alert_id}/acknowledge"' not in after
+    assert "badge state-tampered" not in after, "the meter is no longer marked tampered"
+    missing = fleet.client.post("/ui/alerts/999999/acknowledge", data={})
+    assert missing.status_code == 404
+
+
+def test_read_only_viewers_and_other_sites_cannot_acknowledge(fleet: WebEnv) -> None:
+    alert_id = _tamper_alert(fleet)
+    fleet.client.post("/ui/login", data={"token": fleet.token[Role.READ_ONLY]})
+    assert "Acknowledge</button>" not in fleet.client.get("/ui/alerts").text
+    refused = fleet.client.post(f"/ui/alerts/{alert_id}/acknowledge", data={})
+    assert refused.status_code == 403
+    assert "needs operator" in refused.text
+    fleet.client.post("/ui/login", data={"token": fleet.token[Role.ADMIN]})
+    forged = fleet.client.post(
+        f"/ui/alerts/{alert_id}/acknowledge", data={}, headers={"Origin": "https://evil.example"}
+    )
+    assert forged.status_code == 403
+    assert fleet.headend.list_alerts(kind=AlertKind.TAMPER).items[0].acknowledged_at is None

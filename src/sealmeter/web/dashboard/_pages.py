@@ -20,7 +20,7 @@ from sealmeter.errors import UsageError
 from sealmeter.store import AlertKind, AlertRecord, FleetState, Page
 from sealmeter.web._deps import COOKIE, doors_of
 from sealmeter.web._fleetview import meters_page
-from sealmeter.web._tokens import TokenInfo
+from sealmeter.web._tokens import Role, TokenInfo
 from sealmeter.web.dashboard import _charts as charts
 from sealmeter.web.dashboard._html import CSP, badge, link, meter_href, page, table, when
 from sealmeter.web.dashboard._static import APP_CSS, ICON_SVG
@@ -254,7 +254,19 @@ def api_page(request: Request) -> Response:
     return _html(page("API", body, active="API", who=f"{who.name} ({who.role.value})"))
 
 
-def _alert_rows(alerts: list[AlertRecord]) -> list[list[str]]:
+def _ack_cell(alert: AlertRecord, who: TokenInfo, back: str) -> str:
+    if alert.acknowledged_at is not None:
+        return when(alert.acknowledged_at)
+    if not who.role.allows(Role.OPERATOR):
+        return '<span class="muted">open</span>'
+    return (
+        f'<form class="ack" method="post" action="/ui/alerts/{alert.alert_id}/acknowledge">'
+        f'<input type="hidden" name="next" value="{escape(back)}">'
+        '<button type="submit">Acknowledge</button></form>'
+    )
+
+
+def _alert_rows(alerts: list[AlertRecord], who: TokenInfo, back: str) -> list[list[str]]:
     return [
         [
             when(a.occurred_at),
@@ -262,10 +274,33 @@ def _alert_rows(alerts: list[AlertRecord]) -> list[list[str]]:
             escape(a.kind.value.replace("_", " ")),
             link(a.meter_id, meter_href(a.meter_id)) if a.meter_id else escape(a.feeder or "-"),
             escape(a.detail),
-            when(a.acknowledged_at) if a.acknowledged_at else '<span class="muted">open</span>',
+            _ack_cell(a, who, back),
         ]
         for a in alerts
     ]
+
+
+@router.post("/ui/alerts/{alert_id}/acknowledge")
+async def acknowledge(request: Request, alert_id: Annotated[int, Path(ge=1, le=2**62)]) -> Response:
+    """An operator acknowledges an alert from the dashboard, then returns to the page."""
+    who = await run_in_threadpool(_viewer, request)
+    if who is None:
+        return _to_login(request)
+    origin = request.headers.get("origin")
+    if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+        body = '<section><p class="error">This form was sent from another site.</p></section>'
+        return _html(page("Refused", body, who=who.name), status=403)
+    if not who.role.allows(Role.OPERATOR):
+        body = (
+            f'<section><p class="error">Your token has role {escape(who.role.value)}; '
+            "acknowledging alerts needs operator or admin.</p></section>"
+        )
+        return _html(page("Not allowed", body, who=who.name), status=403)
+    raw = (await request.body())[:10_000].decode("utf-8", errors="replace")
+    back = _safe_next((parse_qs(raw).get("next") or ["/ui/alerts"])[0])
+    doors = doors_of(request)
+    await run_in_threadpool(doors.headend.acknowledge_alert, alert_id, doors.now())
+    return RedirectResponse(back, status_code=303)
 
 
 @router.get("/ui/alerts")
@@ -290,7 +325,7 @@ def alerts_page(
         "<section><h2>Alerts, newest first</h2>"
         + table(
             ["When", "Severity", "Kind", "Meter / feeder", "Detail", "Acknowledged"],
-            _alert_rows(list(reversed(alerts))),
+            _alert_rows(list(reversed(alerts)), who, "/ui/alerts"),
             empty="No alerts.",
         )
         + "</section>"
@@ -399,6 +434,7 @@ def meter_page(
         if a.kind is not AlertKind.TAMPER
     ]
     alert_headers = ["When", "Severity", "Kind", "Meter / feeder", "Detail", "Acknowledged"]
+    back = meter_href(meter_id)
     body = (
         f'<section><dl class="facts">{facts_html}</dl></section>'
         "<section><h2>Consumption per tariff band</h2>"
@@ -416,9 +452,9 @@ def meter_page(
             empty="No bills yet: no registrations.",
         )
         + "</section><section><h2>Tamper history</h2>"
-        + table(alert_headers, _alert_rows(tamper), empty="No tamper detected on this meter.")
+        + table(alert_headers, _alert_rows(tamper, who, back), empty="No tamper detected.")
         + "</section><section><h2>Other alerts</h2>"
-        + table(alert_headers, _alert_rows(others), empty="No other alerts for this meter.")
+        + table(alert_headers, _alert_rows(others, who, back), empty="No other alerts.")
         + "</section>"
     )
     return _html(page(f"Meter {meter_id}", body, who=f"{who.name} ({who.role.value})"))

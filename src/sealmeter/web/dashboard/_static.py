@@ -59,4 +59,5 @@ form.login { display: grid; gap: 8px; max-width: 520px; }
 input[type=password] { padding: 6px; font: inherit; }
 .error { color: #c0392b; }
 .pager { margin-top: 8px; }
+form.ack { margin: 0; }
 """
