@@ -24,8 +24,7 @@ from sealmeter.clock import SimClock
 from sealmeter.headend import BoxKeys, HeadEnd
 from sealmeter.headend.testing import MeterSide
 from sealmeter.protocol import Suite, TamperKind
-from sealmeter.web import Role, TokenStore, create_app, fleet_states_of
-from tests.web.live import live_server
+from sealmeter.web import Role, TokenStore, create_app, fleet_states_of, serve_in_thread
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 DATA = Path(__file__).parent / "data"
@@ -206,5 +205,5 @@ def shared_fleet(tmp_path_factory: pytest.TempPathFactory, box_keys: BoxKeys) ->
 @pytest.fixture(scope="module")
 def live_fleet(shared_fleet: WebEnv) -> Iterator[tuple[WebEnv, str]]:
     """The shared fleet served by a real uvicorn on a free loopback port: (env, base URL)."""
-    with live_server(shared_fleet.app) as base:
+    with serve_in_thread(shared_fleet.app) as base:
         yield shared_fleet, base

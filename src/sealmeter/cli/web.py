@@ -158,9 +158,25 @@ def _token_revoke(
     typer.echo(f"revoked token {info.token_id} ({info.name}, {info.role.value})")
 
 
+def _bench_web(
+    meters: Annotated[int, typer.Option("--meters", min=1, help="Meters sending.")] = 40,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Uplinks per meter.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Uplinks/s through POST /v1/uplink and a REST page, beside the direct head-end calls."""
+    from sealmeter.benchmarks.web import run_web_bench
+
+    result = run_web_bench(meters=meters, rounds=rounds)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    for key, value in result.items():
+        typer.echo(f"{key:32} {value}")
+
+
 def register(app: typer.Typer, bench: typer.Typer) -> None:
-    """Add `serve` and the `token` group to `app` (no benchmarks of its own)."""
-    del bench
+    """Add `serve` and the `token` group to `app`, and `bench web` to `bench`."""
+    bench.command("web")(_bench_web)
     app.command("serve")(_serve)
     token = typer.Typer(help="Operator API tokens: create, list, revoke.", no_args_is_help=True)
     token.command("create")(_token_create)

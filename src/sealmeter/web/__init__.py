@@ -19,6 +19,7 @@ from sealmeter.web._serve import (
     bootstrap_admin,
     open_service,
     run,
+    serve_in_thread,
 )
 from sealmeter.web._tokens import IssuedToken, Role, TokenInfo, TokenStore
 from sealmeter.web.errors import (
@@ -60,4 +61,5 @@ __all__ = [
     "meters_page",
     "open_service",
     "run",
+    "serve_in_thread",
 ]

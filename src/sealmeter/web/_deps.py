@@ -26,6 +26,7 @@ __all__ = [
     "MAX_LIMIT",
     "Doors",
     "Limit",
+    "current_doors",
     "doors_of",
     "require",
     "token_from_request",
@@ -58,6 +59,11 @@ def doors_of(request: Request) -> Doors:
     doors = request.app.state.doors
     assert isinstance(doors, Doors)
     return doors
+
+
+async def current_doors(request: Request) -> Doors:
+    """`doors_of` as a dependency (async: it does no I/O, so it needs no worker thread)."""
+    return doors_of(request)
 
 
 def token_from_request(request: Request, bearer: HTTPAuthorizationCredentials | None) -> str:

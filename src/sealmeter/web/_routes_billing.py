@@ -13,14 +13,14 @@ from fastapi.responses import Response
 from pydantic import AwareDatetime
 
 from sealmeter.web._common import Operator, Reader, errors
-from sealmeter.web._deps import Doors, doors_of
+from sealmeter.web._deps import Doors, current_doors
 from sealmeter.web._schemas import BillOut, ScheduleDeliveryOut, ScheduleIn, ScheduleOut
 from sealmeter.web.errors import BadRequest, NotFoundError
 
 __all__ = ["bill_csv", "content_disposition", "router"]
 
 router = APIRouter(prefix="/v1")
-Ctx = Annotated[Doors, Depends(doors_of)]
+Ctx = Annotated[Doors, Depends(current_doors)]
 ScheduleId = Annotated[str, Path(min_length=1, max_length=64, description="Schedule id")]
 
 

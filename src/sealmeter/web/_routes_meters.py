@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from sealmeter.store import FleetState, MeterRecord, Provisioning
 from sealmeter.web._common import Admin, Cursor, Operator, Reader, errors
-from sealmeter.web._deps import Doors, Limit, doors_of
+from sealmeter.web._deps import Doors, Limit, current_doors
 from sealmeter.web._fleetview import meters_page
 from sealmeter.web._schemas import BlockIn, FleetOut, MeterOut, PageOut, ProvisionIn
 from sealmeter.web.errors import BadRequest
@@ -20,7 +20,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1", tags=["meters"])
 
 MeterId = Annotated[str, Path(min_length=1, max_length=64, description="The meter's id")]
-Ctx = Annotated[Doors, Depends(doors_of)]
+Ctx = Annotated[Doors, Depends(current_doors)]
 
 _STATES = "|".join(s.value for s in FleetState)
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import PlainTextResponse
 
 from sealmeter.web._common import Admin, Reader, errors
-from sealmeter.web._deps import Doors, doors_of
+from sealmeter.web._deps import Doors, current_doors
 from sealmeter.web._metrics import render_prometheus
 from sealmeter.web._schemas import HealthOut, IssuedTokenOut, TokenIn, TokenOut
 from sealmeter.web._tokens import Role
@@ -17,7 +17,7 @@ from sealmeter.web.errors import NotFoundError, TokenError
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1")
-Ctx = Annotated[Doors, Depends(doors_of)]
+Ctx = Annotated[Doors, Depends(current_doors)]
 
 
 @router.get("/health", response_model=HealthOut, tags=["operations"])

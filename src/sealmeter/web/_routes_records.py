@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from sealmeter.store import AlertKind
 from sealmeter.web._common import Cursor, Operator, Reader, Since, Until, errors
-from sealmeter.web._deps import Doors, Limit, doors_of
+from sealmeter.web._deps import Doors, Limit, current_doors
 from sealmeter.web._schemas import (
     AlertOut,
     EnableCodeOut,
@@ -22,7 +22,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/v1")
 
-Ctx = Annotated[Doors, Depends(doors_of)]
+Ctx = Annotated[Doors, Depends(current_doors)]
 MeterFilter = Annotated[
     str | None, Query(min_length=1, max_length=64, description="Only this meter")
 ]

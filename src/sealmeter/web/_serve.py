@@ -8,13 +8,18 @@ exists yet, a first admin token is created and printed once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from sealmeter.clock import Clock, SystemClock
+from sealmeter.errors import EnvironmentFault
 from sealmeter.web._app import create_app
 from sealmeter.web._fleetview import fleet_states_of
 from sealmeter.web._tokens import IssuedToken, Role, TokenStore
@@ -28,6 +33,7 @@ __all__ = [
     "bootstrap_admin",
     "open_service",
     "run",
+    "serve_in_thread",
 ]
 
 DEFAULT_DB_URL = "sqlite:///sealmeter.db"
@@ -87,6 +93,38 @@ def bootstrap_admin(tokens: TokenStore, clock: Clock) -> IssuedToken | None:
     if tokens.count_active() > 0:
         return None
     return tokens.create("first admin (created by sealmeter serve)", Role.ADMIN, clock.now())
+
+
+@contextmanager
+def serve_in_thread(app: FastAPI, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve `app` with uvicorn in a background thread on a free port; yield its base URL.
+
+    For tests and benchmarks that need a real HTTP server; the server stops on exit.
+    """
+    import uvicorn
+
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only when
+    # the listening socket says it is TCP; without it every reply waits ~40 ms (Nagle +
+    # delayed ACK) on loopback.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    try:
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise EnvironmentFault("the HTTP server did not start within 20 s")
+            time.sleep(0.02)
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        sock.close()
 
 
 def run(app: FastAPI, host: str, port: int, *, log_level: str = "info") -> None:
