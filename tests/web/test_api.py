@@ -243,6 +243,23 @@ def test_bill_equals_the_hand_computed_sum(shared_fleet: WebEnv) -> None:
     assert int(rows[-1]["usage"]) == usage_181 + usage_182
 
 
+def test_all_bills_of_a_period_agree_with_each_customers_bill(shared_fleet: WebEnv) -> None:
+    window = "start=2026-03-01T00:00:00Z&end=2026-04-01T00:00:00Z"
+    reader = shared_fleet.auth()
+    every = shared_fleet.client.get(f"/v1/bills?{window}", headers=reader).json()
+    assert [b["customer_ref"] for b in every] == ["cust-a", "cust-b", "cust-c", "cust-d"]
+    for bill in every:
+        one = shared_fleet.client.get(f"/v1/bills/{bill['customer_ref']}?{window}", headers=reader)
+        assert one.json() == bill
+    assert sum(b["registrations"] for b in every) == 47
+    exported = shared_fleet.client.get(f"/v1/bills?{window}&format=csv", headers=reader).text
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    totals = {r["customer_ref"]: Decimal(r["charge"]) for r in rows if r["obis"] == "TOTAL"}
+    assert totals == {b["customer_ref"]: Decimal(b["total"]) for b in every}
+    backwards = "/v1/bills?start=2026-04-01T00:00:00Z&end=2026-03-01T00:00:00Z"
+    assert_error(shared_fleet.client.get(backwards, headers=reader), 400, "bad_request")
+
+
 def test_bill_period_must_be_ordered_and_zoned(shared_fleet: WebEnv) -> None:
     reader = shared_fleet.auth()
     backwards = "/v1/bills/cust-a?start=2026-04-01T00:00:00Z&end=2026-03-01T00:00:00Z"

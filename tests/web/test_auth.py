@@ -31,6 +31,7 @@ ROUTES: list[tuple[str, str, dict[str, object] | None, Role]] = [
     ("GET", "/v1/rejections", None, Role.READ_ONLY),
     ("GET", "/v1/enable-codes", None, Role.READ_ONLY),
     ("GET", "/v1/schedules", None, Role.READ_ONLY),
+    ("GET", "/v1/bills?start=2026-03-01T00:00:00Z&end=2026-04-01T00:00:00Z", None, Role.READ_ONLY),
     ("GET", "/v1/metrics", None, Role.READ_ONLY),
     ("POST", "/v1/meters", PROVISION, Role.OPERATOR),
     ("POST", "/v1/meters/m-none/block", {"reason": "x"}, Role.OPERATOR),

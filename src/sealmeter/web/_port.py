@@ -163,3 +163,7 @@ class OperatorApi(Protocol):
     def bill(self, customer_ref: str, period_start: datetime, period_end: datetime) -> Bill:
         """A customer's bill for [period_start, period_end)."""
         ...
+
+    def bills(self, period_start: datetime, period_end: datetime) -> list[Bill]:
+        """Every customer's bill for [period_start, period_end), by customer reference."""
+        ...

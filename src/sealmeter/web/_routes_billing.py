@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -30,13 +30,19 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-def bill_csv(bill: BillOut) -> str:
-    """A bill as CSV: a row per register, the standing charge, then the total."""
+def bill_csv(bill: BillOut | list[BillOut]) -> str:
+    """Bills as CSV: per bill a row per register, the standing charge, then the total."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(
         ["customer_ref", "period_start", "period_end", "obis", "usage", "charge", "currency"]
     )
+    for one in bill if isinstance(bill, list) else [bill]:
+        _bill_rows(writer, one)
+    return out.getvalue()
+
+
+def _bill_rows(writer: Any, bill: BillOut) -> None:
     start, end = bill.period_start.isoformat(), bill.period_end.isoformat()
     for line in bill.lines:
         writer.writerow(
@@ -48,7 +54,6 @@ def bill_csv(bill: BillOut) -> str:
     writer.writerow(
         [bill.customer_ref, start, end, "TOTAL", bill.total_usage, bill.total, bill.currency]
     )
-    return out.getvalue()
 
 
 @router.get(
@@ -80,6 +85,36 @@ def get_bill(
             headers={"Content-Disposition": content_disposition(name)},
         )
     return bill
+
+
+@router.get(
+    "/bills",
+    response_model=list[BillOut],
+    responses={
+        **errors(),
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+    },
+    tags=["bills"],
+)
+def list_bills(
+    ctx: Ctx,
+    _who: Reader,
+    start: Annotated[AwareDatetime, Query(description="Period start (inclusive, with zone)")],
+    end: Annotated[AwareDatetime, Query(description="Period end (exclusive, with zone)")],
+    format: Annotated[Literal["json", "csv"], Query(description="json (default) or csv")] = "json",
+) -> list[BillOut] | Response:
+    """Every customer's bill for [start, end), by customer reference (JSON or one CSV)."""
+    if start >= end:
+        raise BadRequest(f"the period start ({start}) must be before its end ({end})")
+    bills = [BillOut.of(b) for b in ctx.headend.bills(start, end)]
+    if format == "csv":
+        name = f"bills-{start.date()}-{end.date()}.csv"
+        return Response(
+            content=bill_csv(bills),
+            media_type="text/csv",
+            headers={"Content-Disposition": content_disposition(name)},
+        )
+    return bills
 
 
 @router.get("/schedules", response_model=list[ScheduleOut], responses=errors(), tags=["schedules"])
