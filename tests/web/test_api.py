@@ -266,6 +266,10 @@ def test_bill_period_must_be_ordered_and_zoned(shared_fleet: WebEnv) -> None:
     assert_error(shared_fleet.client.get(backwards, headers=reader), 400, "bad_request")
     naive = "/v1/bills/cust-a?start=2026-03-01T00:00:00&end=2026-04-01T00:00:00Z"
     assert_error(shared_fleet.client.get(naive, headers=reader), 422, "invalid_request")
+    for path in ("/v1/bills/cust-a", "/v1/bills"):
+        forever = f"{path}?start=2026-01-01T00:00:00Z&end=9070-01-01T00:00:00Z"
+        detail = assert_error(shared_fleet.client.get(forever, headers=reader), 400, "bad_request")
+        assert "at most 3660 days" in detail["detail"]
     unknown = "/v1/bills/nobody?start=2026-03-01T00:00:00Z&end=2026-04-01T00:00:00Z"
     empty = shared_fleet.client.get(unknown, headers=reader).json()
     assert empty["registrations"] == 0

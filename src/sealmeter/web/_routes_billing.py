@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
@@ -17,11 +18,25 @@ from sealmeter.web._deps import Doors, current_doors
 from sealmeter.web._schemas import BillOut, ScheduleDeliveryOut, ScheduleIn, ScheduleOut
 from sealmeter.web.errors import BadRequest, NotFoundError
 
-__all__ = ["bill_csv", "content_disposition", "router"]
+__all__ = ["MAX_BILL_PERIOD", "bill_csv", "content_disposition", "router"]
 
 router = APIRouter(prefix="/v1")
 Ctx = Annotated[Doors, Depends(current_doors)]
 ScheduleId = Annotated[str, Path(min_length=1, max_length=64, description="Schedule id")]
+
+
+MAX_BILL_PERIOD = timedelta(days=3660)
+"""Longest period one bill may cover (ten years): longer ones are refused, not computed."""
+
+
+def _check_period(start: datetime, end: datetime) -> None:
+    if start >= end:
+        raise BadRequest(f"the period start ({start}) must be before its end ({end})")
+    if end - start > MAX_BILL_PERIOD:
+        raise BadRequest(
+            f"a bill covers at most {MAX_BILL_PERIOD.days} days; {start} to {end} is "
+            f"{(end - start).days} days: ask for shorter periods"
+        )
 
 
 def content_disposition(filename: str) -> str:
@@ -74,8 +89,7 @@ def get_bill(
     format: Annotated[Literal["json", "csv"], Query(description="json (default) or csv")] = "json",
 ) -> BillOut | Response:
     """A customer's bill for [start, end), recomputed from the stored, signed registrations."""
-    if start >= end:
-        raise BadRequest(f"the period start ({start}) must be before its end ({end})")
+    _check_period(start, end)
     bill = BillOut.of(ctx.headend.bill(customer_ref, start, end))
     if format == "csv":
         name = f"bill-{customer_ref}-{start.date()}-{end.date()}.csv"
@@ -104,8 +118,7 @@ def list_bills(
     format: Annotated[Literal["json", "csv"], Query(description="json (default) or csv")] = "json",
 ) -> list[BillOut] | Response:
     """Every customer's bill for [start, end), by customer reference (JSON or one CSV)."""
-    if start >= end:
-        raise BadRequest(f"the period start ({start}) must be before its end ({end})")
+    _check_period(start, end)
     bills = [BillOut.of(b) for b in ctx.headend.bills(start, end)]
     if format == "csv":
         name = f"bills-{start.date()}-{end.date()}.csv"

@@ -7,7 +7,7 @@ pages are rendered on the server with inline SVG charts and need no script at al
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Annotated, TypeVar
 from urllib.parse import parse_qs, quote
@@ -338,6 +338,7 @@ def alerts_page(
 def _months(first: datetime, last: datetime, count: int = 6) -> list[tuple[datetime, datetime]]:
     """The calendar months (UTC) from `first` to `last`, the newest `count` of them."""
     spans = []
+    first = max(first, last - timedelta(days=31 * count))
     cur = datetime(first.year, first.month, 1, tzinfo=UTC)
     while cur <= last:
         nxt = datetime(cur.year + cur.month // 12, cur.month % 12 + 1, 1, tzinfo=UTC)
