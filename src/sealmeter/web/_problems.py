@@ -8,6 +8,7 @@ internals, and is logged for the operator with the request path.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -43,7 +44,7 @@ def error_response(
     detail: str,
     *,
     fields: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     """A JSON error response in the API's one error shape."""
     body: dict[str, Any] = {"error": code, "detail": detail}
@@ -51,7 +52,7 @@ def error_response(
         body["fields"] = fields
     if status == 401:
         headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}))
 
 
 def _usage_status(exc: UsageError) -> tuple[int, str]:

@@ -12,6 +12,8 @@ import enum
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -219,23 +221,14 @@ class TokenStore:
             revoked_at=_from_us(row["revoked_us"]),
         )
 
-    def _guard(self, what: str) -> _DbGuard:
-        return _DbGuard(what)
-
-
-class _DbGuard:
-    """Turns a database failure into `Unavailable` with what we were doing."""
-
-    def __init__(self, what: str) -> None:
-        self._what = what
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> bool:
-        if isinstance(exc, SQLAlchemyError):
+    @staticmethod
+    @contextmanager
+    def _guard(what: str) -> Iterator[None]:
+        """Turn a database failure into `Unavailable` naming what we were doing."""
+        try:
+            yield
+        except SQLAlchemyError as exc:
             raise Unavailable(
-                f"the database failed while trying to {self._what} "
-                f"({type(exc).__name__}); check that it is reachable and retry"
+                f"the database failed while trying to {what} ({type(exc).__name__}); "
+                "check that it is reachable and retry"
             ) from None
-        return False
