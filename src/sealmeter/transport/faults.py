@@ -274,7 +274,7 @@ class FaultyCarrier:
         keep: list[_Held] = []
         for held in self.held:
             due = (held.due is not None and now >= held.due) or (
-                held.after_exchange is not None and self.exchanges > held.after_exchange
+                held.after_exchange is not None and self.exchanges >= held.after_exchange
             )
             if not due:
                 keep.append(held)
