@@ -122,6 +122,7 @@ def test_corrupt_uplink_flips_at_most_the_planned_bits(seed: int, flips: int) ->
     assert 1 <= bits_apart(got, up) <= flips, f"seed={seed}"
     (fault,) = net.links["m0"].last_faults
     assert fault.answer == answer_for(got)
+    assert fault.sent == got
 
 
 @pytest.mark.parametrize("seed", SEEDS)

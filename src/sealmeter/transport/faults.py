@@ -142,9 +142,9 @@ class FaultPlan:
 class InjectedFault:
     """One fault the link injected: what, when (clock time), to which meter and exchange.
 
-    `answer` is what the head-end replied to tampered or replayed uplink bytes (so the caller
-    can check it was the rejection answer); `other` names the second meter of a redirect or
-    the meter whose uplink was replayed.
+    `sent` is the tampered or replayed uplink bytes the head-end received and `answer` what it
+    replied (so the caller can check it was rejected); `other` names the second meter of a
+    redirect or the meter whose uplink was replayed.
     """
 
     index: int
@@ -155,6 +155,7 @@ class InjectedFault:
     detail: str
     other: str | None = None
     answer: bytes | None = None
+    sent: bytes | None = None
 
 
 @dataclass
@@ -196,9 +197,10 @@ class FaultInjector:
         detail: str,
         other: str | None = None,
         answer: bytes | None = None,
+        sent: bytes | None = None,
     ) -> InjectedFault:
         fault = InjectedFault(
-            len(self.faults), kind, self.clock.now(), meter, exchange, detail, other, answer
+            len(self.faults), kind, self.clock.now(), meter, exchange, detail, other, answer, sent
         )
         self.faults.append(fault)
         return fault
@@ -347,7 +349,7 @@ class FaultyCarrier:
                 answer = self.inner.exchange(old)
                 touched.append(
                     inj._record(
-                        kind, self.meter, n, f"replayed an uplink of {victim}", victim, answer
+                        kind, self.meter, n, f"replayed an uplink of {victim}", victim, answer, old
                     )
                 )
             kind = None if not pool else kind
@@ -358,7 +360,7 @@ class FaultyCarrier:
             else:
                 sent, detail = inj._modify(uplink, self.meter)
             answer = self.inner.exchange(sent)
-            touched.append(inj._record(kind, self.meter, n, detail, None, answer))
+            touched.append(inj._record(kind, self.meter, n, detail, None, answer, sent))
             self._release_held(now, touched)
             self._remember(uplink, None)
             return self._deliver(answer, touched)
