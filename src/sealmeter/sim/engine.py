@@ -330,9 +330,14 @@ class _Engine:
             inc = self.ledger.incident("tamper", act.value, meter.meter_id, now, "physical attack")
             self.pending_tamper.setdefault(meter.meter_id, []).append(inc)
             self.feed(i, self.interval_now())
-            meter.tamper(act, now)
             if act is TamperAct.REMOVED:
-                self.removed[i] = True
+                # pulled out of its socket, put back two days later
+                self.feed(i, self.interval_now())
+                self.powered[i] = False
+                meter.tamper(act, now)
+                self.at(now + timedelta(days=2), partial(self.power, [i], True))
+            else:
+                meter.tamper(act, now)
 
     def arm_crash(self, point: CrashPoint) -> None:
         self.switch.armed.append(point)
@@ -419,6 +424,8 @@ class _Engine:
         self.send_attack(inc, self.gates[real].inner, data, now)
 
     def send_attack(self, inc: Incident, raw: Carrier, data: bytes, now: datetime) -> None:
+        """Deliver attack bytes to the head-end; it must reject them or store nothing new."""
+        before = self.world.headend.registrations()
         try:
             raw.exchange(data)
         except TransportError as exc:
@@ -427,10 +434,11 @@ class _Engine:
         verdict = self.world.headend.verdict(data)
         if verdict is not None and verdict.rejected:
             self.ledger.detected(inc, "head-end", verdict.reason or "rejected", now)
-        elif verdict is None:
-            self.ledger.notes.append(f"no verdict recorded for attack #{inc.index}")
+        elif self.world.headend.registrations() == before:
+            # an exact copy of an uplink already stored: answered again, nothing stored
+            self.ledger.detected(inc, "head-end", "duplicate answered, nothing stored", now)
         else:
-            self.ledger.accepted(inc, now, "the head-end accepted the uplink")
+            self.ledger.accepted(inc, now, "the head-end stored registrations from it")
 
     # ---------------------------------------------------------------- days
     def end_of_day(self) -> None:

@@ -99,6 +99,7 @@ class BillLine:
     customer: str
     meters: int
     units: int
+    """Usage billed, in Wh."""
     charge: float
     currency: str
     reconciled: bool
@@ -243,7 +244,7 @@ class Ledger:
             "blocks": {"blocked": len(self.blocked), "unblocked": len(self.unblocked)},
             "bills": {
                 "customers": len(self.bills),
-                "units": sum(b.units for b in self.bills),
+                "usage_wh": sum(b.units for b in self.bills),
                 "charge": round(sum(b.charge for b in self.bills), 2),
                 "reconciled": all(b.reconciled for b in self.bills),
             },

@@ -161,7 +161,7 @@ def render_report(ledger: Ledger) -> str:
         [
             b.customer,
             b.meters,
-            b.units,
+            f"{b.units:,} Wh",
             f"{b.charge:,.2f} {b.currency}",
             "yes" if b.reconciled else "NO",
         ]
@@ -195,7 +195,7 @@ th {{ background: #f3f3f3; }}
 <h2>Meters blocked and unblocked</h2>
 <p>{data["blocks"]["blocked"]} meters blocked, {data["blocks"]["unblocked"]} unblocked.</p>
 {_table(blocks[:_MAX_ROWS], ["when", "meter", "event"])}
-<h2>Bills</h2>{_table(bills, ["customer", "meters", "units", "charge", "reconciled"])}
+<h2>Bills</h2>{_table(bills, ["customer", "meters", "usage", "charge", "reconciled"])}
 <h2>Every fault and attack</h2>
 {_table(incidents, _INCIDENT_HEAD)}
 {f"<p>{more} more incidents are in the JSON ledger.</p>" if more > 0 else ""}

@@ -66,7 +66,11 @@ class CrashPoint(enum.Enum):
 
 @dataclass(frozen=True)
 class FleetSpec:
-    """The fleet: size, run length, start, resolution, calling pattern, load and tariff mix."""
+    """The fleet: size, run length, start, resolution, calling pattern, load and tariff mix.
+
+    `profiles` are metering load-profile kinds (H25, G25, L25, H0, G0, L0, ...), `tariffs` the
+    shipped real tariffs, each with a share; `unit_wh` is the energy of one counter unit.
+    """
 
     meters: int = 50
     days: int = 90
@@ -77,7 +81,14 @@ class FleetSpec:
     feeders: int = 5
     annual_kwh: tuple[float, float] = (1500.0, 6000.0)
     profiles: dict[str, float] = field(default_factory=lambda: {"h0": 1.0})
-    tariffs: dict[str, float] = field(default_factory=lambda: {"flat": 1.0})
+    tariffs: dict[str, float] = field(
+        default_factory=lambda: {
+            "de-neustadt-donau-ht-nt": 1.0,
+            "uk-e7-eon-next-flex": 1.0,
+            "us-wi-river-falls-tod": 1.0,
+        }
+    )
+    unit_wh: int = 10
 
 
 @dataclass(frozen=True)
@@ -321,6 +332,7 @@ def _fleet_as_table(fleet: FleetSpec) -> dict[str, Any]:
         "annual_kwh": list(fleet.annual_kwh),
         "profiles": dict(fleet.profiles),
         "tariffs": dict(fleet.tariffs),
+        "unit_wh": fleet.unit_wh,
     }
 
 
@@ -360,7 +372,8 @@ def _fleet(t: dict[str, Any], origin: str) -> FleetSpec:
         feeders=_int(t, "feeders", where, 5, 1),
         annual_kwh=(float(kwh[0]), float(kwh[1])),
         profiles=_mix(t.get("profiles", {"h0": 1.0}), f"{where} profiles"),
-        tariffs=_mix(t.get("tariffs", {"flat": 1.0}), f"{where} tariffs"),
+        tariffs=_mix(t.get("tariffs", dict(FleetSpec().tariffs)), f"{where} tariffs"),
+        unit_wh=_int(t, "unit_wh", where, 10, 1),
     )
 
 

@@ -167,8 +167,11 @@ class _Seen:
 class RealHeadEnd:
     """A `sealmeter.headend.HeadEnd` on a database, as the simulator drives it."""
 
-    def __init__(self, url: str, keys: BoxKeys, policy: Policy, schema: str | None) -> None:
-        """Open the head-end at `url`."""
+    def __init__(
+        self, url: str, keys: BoxKeys, policy: Policy, schema: str | None, unit_wh: int = 1
+    ) -> None:
+        """Open the head-end at `url`; registrations count `unit_wh` Wh per unit."""
+        self.unit_wh = unit_wh
         self.url = url
         self.keys = keys
         self.policy = policy
@@ -202,13 +205,13 @@ class RealHeadEnd:
         return Verdict(True, "rejected")
 
     def stored(self) -> dict[str, dict[int, int]]:
-        """Every stored registration's usage, by meter and sequence number."""
+        """Every stored registration's usage in units, by meter and sequence number."""
         out: dict[str, dict[int, int]] = {}
         cursor: str | None = None
         while True:
             page = self.he.list_registrations(cursor=cursor, limit=1000)
             for reg in page.items:
-                out.setdefault(reg.meter_id, {})[reg.seq] = reg.usage
+                out.setdefault(reg.meter_id, {})[reg.seq] = reg.usage // self.unit_wh
             cursor = page.next_cursor
             if cursor is None:
                 return out
@@ -365,7 +368,7 @@ def build_world(
     keys = BoxKeys.generate((suite,))
     credit = timedelta(days=fleet.credit_frame_days)
     policy = Policy(enable_code_validity=timedelta(hours=1))
-    headend = RealHeadEnd(store_url, keys, policy, schema)
+    headend = RealHeadEnd(store_url, keys, policy, schema, fleet.unit_wh)
     clock = SimClock(start)
     tariffs = {name: _tariff(name) for name in fleet.tariffs}
     for schedule in tariffs.values():
@@ -377,7 +380,7 @@ def build_world(
     for i in range(meters):
         meter_id = f"m{i:05d}"
         device_key = hashlib.sha256(_DEVICE_KEY_LABEL + seed.to_bytes(8) + i.to_bytes(8)).digest()
-        config = _config(meter_id, credit, calls_every)
+        config = _config(meter_id, fleet)
         meter = Meter.manufacture(
             Eeprom(128 * 1024), device_key, config, start, entropy=_entropy(Random(rng.random()))
         )
@@ -407,9 +410,12 @@ def build_world(
     return World(fleet_meters, headend, attacker, load, start, interval)
 
 
-def _config(meter_id: str, credit: timedelta, calls_every: timedelta) -> MeterConfig:
+def _config(meter_id: str, fleet: FleetSpec) -> MeterConfig:
     return MeterConfig(
-        meter_id, calls=CallPolicy(period=calls_every), credit=MeterCreditFrame(credit, None)
+        meter_id,
+        unit_wh=fleet.unit_wh,
+        calls=CallPolicy(period=timedelta(hours=fleet.call_interval_hours)),
+        credit=MeterCreditFrame(timedelta(days=fleet.credit_frame_days), None),
     )
 
 
