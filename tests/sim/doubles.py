@@ -144,7 +144,7 @@ class ToyHeadEnd:
         self.db: dict[str, dict[int, int]] = {m: {} for m in keys}
         self.nonces: dict[str, set[int]] = {m: set() for m in keys}
         self.verdicts: dict[bytes, Verdict] = {}
-        self.new_alerts: list[tuple[str, str, datetime]] = []
+        self.new_alerts: list[tuple[str, str, datetime, datetime]] = []
         self.last_seen: dict[str, datetime] = {}
         self.restarts = 0
 
@@ -174,8 +174,8 @@ class ToyHeadEnd:
         self.nonces[meter].add(obj["n"])
         for seq, units in obj["r"]:
             stored.setdefault(seq, units)
-        for act in obj.get("tamper", []):
-            self.new_alerts.append((meter, f"tamper_{act}", now))
+        for _act in obj.get("tamper", []):
+            self.new_alerts.append((meter, "tamper", now, now))
         self.last_seen[meter] = now
         self.verdicts[hashlib.sha256(data).digest()] = Verdict(False)
         return _seal(key, {"m": meter, "n": obj["n"], "ack": max(stored, default=0)})
@@ -189,13 +189,16 @@ class ToyHeadEnd:
     def registrations(self) -> int:
         return sum(len(v) for v in self.db.values())
 
-    def alerts(self, now: datetime) -> list[tuple[str, str, datetime]]:
+    def alerts(self, now: datetime) -> list[tuple[str, str, datetime, datetime]]:
         out, self.new_alerts = self.new_alerts, []
         for meter, seen in self.last_seen.items():
             if now - seen > timedelta(days=3):
-                out.append((meter, "silent", now))
+                out.append((meter, "silent", now, now))
                 self.last_seen[meter] = now
         return out
+
+    def spawn(self) -> Any:
+        return self.handle
 
     def restart(self) -> None:
         self.restarts += 1

@@ -67,14 +67,20 @@ def _http_server(handler: Handler) -> Iterator[str]:
 @contextmanager
 def open_carriers(
     transport: str,
-    handler: Handler,
+    handlers: Sequence[Handler],
     meter_ids: Sequence[str],
     *,
     mqtt: tuple[str, int] = ("127.0.0.1", 1883),
-    workers: int = 2,
     timeout: float = 10.0,
 ) -> Iterator[dict[str, Carrier]]:
-    """Yield a carrier per meter id over `transport` (inproc, http or mqtt) to `handler`."""
+    """Yield a carrier per meter id over `transport` (inproc, http or mqtt).
+
+    In process and over HTTP the first handler answers; over MQTT every handler is one
+    head-end worker on the shared subscription.
+    """
+    if not handlers:
+        raise SimError("open_carriers needs at least one head-end handler")
+    handler = handlers[0]
     if transport not in TRANSPORTS:
         raise SimError(f"unknown transport {transport!r}; choose one of {', '.join(TRANSPORTS)}")
     with ExitStack() as stack:
@@ -92,9 +98,9 @@ def open_carriers(
         prefix = f"sealmeter-sim/{uuid.uuid4().hex[:12]}"
         group = f"headend{uuid.uuid4().hex[:6]}"
         try:
-            for _ in range(workers):
+            for worker in handlers:
                 stack.enter_context(
-                    MqttWorker(host, port, handler, group=group, prefix=prefix, timeout=timeout)
+                    MqttWorker(host, port, worker, group=group, prefix=prefix, timeout=timeout)
                 )
             link = stack.enter_context(MqttMeterLink(host, port, prefix=prefix, timeout=timeout))
         except TransportError as exc:

@@ -54,6 +54,10 @@ _DOWNLINK_TAMPER = (
 )
 
 
+_TAMPER_ALERTS = ("tamper", "suspected_removal")
+_SLACK = timedelta(seconds=1)
+
+
 @dataclass(frozen=True)
 class SimOptions:
     """What to simulate: scenario, fleet size and length, transport, store label, seed."""
@@ -66,6 +70,8 @@ class SimOptions:
     seed: int = 1
     mqtt: tuple[str, int] = ("127.0.0.1", 1883)
     faults: bool = True
+    workers: int = 2
+    """Head-end workers sharing the MQTT subscription (each its own head-end object)."""
 
 
 class _Gate:
@@ -83,24 +89,36 @@ class _Gate:
 
 
 class _CrashSwitch:
-    """The head-end's handler, which can be armed to die at the next uplink and restart."""
+    """A head-end worker's handler, which can be armed to die at its next uplink and restart.
 
-    def __init__(self, world: World, clock: SimClock, ledger: Ledger) -> None:
+    Every worker's switch shares one list of armed crashes: whichever worker takes the next
+    uplink dies with it.
+    """
+
+    def __init__(
+        self,
+        handle: Callable[[bytes, datetime], bytes],
+        world: World,
+        clock: SimClock,
+        ledger: Ledger,
+        armed: list[CrashPoint],
+    ) -> None:
+        self.handle = handle
         self.world = world
         self.clock = clock
         self.ledger = ledger
-        self.armed: list[CrashPoint] = []
+        self.armed = armed
 
     def __call__(self, uplink: bytes) -> bytes:
         now = self.clock.now()
         if self.armed:
             point = self.armed.pop(0)
             if point is CrashPoint.AFTER_COMMIT:
-                self.world.headend.handle(uplink, now)
+                self.handle(uplink, now)
             self.world.headend.restart()
             self.ledger.crashes += 1
             raise TransportDropped(f"the head-end was killed ({point.value}) and restarted")
-        return self.world.headend.handle(uplink, now)
+        return self.handle(uplink, now)
 
 
 class _Engine:
@@ -127,8 +145,20 @@ class _Engine:
         self.last_ok: dict[str, datetime] = {}
         self.fault_incident: dict[int, Incident] = {}
         self.pending_tamper: dict[str, list[Incident]] = {}
+        self.tampered: set[tuple[int, TamperAct]] = set()
         self.call_pending = [False] * len(self.meters)
-        self.switch = _CrashSwitch(world, self.clock, ledger)
+        self.armed: list[CrashPoint] = []
+        workers = options.workers if options.transport == "mqtt" else 1
+        self.switches = [
+            _CrashSwitch(
+                world.headend.handle if k == 0 else world.headend.spawn(),
+                world,
+                self.clock,
+                ledger,
+                self.armed,
+            )
+            for k in range(workers)
+        ]
         plan = options.scenario.network if options.faults else type(options.scenario.network)()
         self.injector = FaultInjector(plan, Random(options.seed ^ 0xFA17), self.clock)
         self.gates: dict[str, _Gate] = {}
@@ -325,7 +355,10 @@ class _Engine:
 
     def tamper(self, act: TamperAct, count: int) -> None:
         now = self.clock.now()
-        for i in self.pick(count):
+        # a sensor that already latched this act cannot report it again: pick fresh meters
+        fresh = [i for i in self.pick(len(self.meters)) if (i, act) not in self.tampered]
+        for i in fresh[:count]:
+            self.tampered.add((i, act))
             meter = self.meters[i]
             inc = self.ledger.incident("tamper", act.value, meter.meter_id, now, "physical attack")
             self.pending_tamper.setdefault(meter.meter_id, []).append(inc)
@@ -340,7 +373,7 @@ class _Engine:
                 meter.tamper(act, now)
 
     def arm_crash(self, point: CrashPoint) -> None:
-        self.switch.armed.append(point)
+        self.armed.append(point)
         self.ledger.incident(
             "fault", f"crash_{point.value}", "head-end", self.clock.now(), "killed mid-batch"
         )
@@ -437,6 +470,10 @@ class _Engine:
         elif self.world.headend.registrations() == before:
             # an exact copy of an uplink already stored: answered again, nothing stored
             self.ledger.detected(inc, "head-end", "duplicate answered, nothing stored", now)
+        elif inc.kind == AttackKind.REPLAY_UPLINK.value:
+            # a genuine uplink the head-end had never received (its first copy was lost):
+            # storing its registrations once is right; settle() checks nothing was invented
+            inc.reason = "late first delivery of genuine registrations, stored once"
         else:
             self.ledger.accepted(inc, now, "the head-end stored registrations from it")
 
@@ -446,18 +483,23 @@ class _Engine:
         for i in range(len(self.meters)):
             self.feed(i, day_end)
             self.note_block(i)
-        for meter_id, kind, at in self.world.headend.alerts(self.clock.now()):
-            day = max(0, min(self.opt.days - 1, (at - self.world.start).days))
+        for meter_id, kind, occurred, raised in self.world.headend.alerts(self.clock.now()):
+            day = max(0, min(self.opt.days - 1, (raised - self.world.start).days))
             self.ledger.alert(kind, day)
-            for inc in self.pending_tamper.pop(meter_id, []):
-                self.ledger.detected(inc, "head-end", f"alert {kind}", at)
+            if kind not in _TAMPER_ALERTS:
+                continue
+            pending = self.pending_tamper.get(meter_id, [])
+            # the alert names the instant the meter detected it: match the act it follows
+            match = [inc for inc in pending if inc.at - _SLACK <= occurred]
+            if match:
+                pending.remove(match[0])
+                self.ledger.detected(match[0], "head-end", f"alert {kind}", raised)
         self.ledger.units_by_day[self.day] = int(self.day_energy.sum() // 1000)
 
     def run(self, progress: Progress | None) -> None:
-        handler = self.switch
         ids = [m.meter_id for m in self.meters]
         with open_carriers(
-            self.opt.transport, handler, ids, mqtt=self.opt.mqtt, timeout=3.0
+            self.opt.transport, self.switches, ids, mqtt=self.opt.mqtt, timeout=3.0
         ) as carriers:
             for m in ids:
                 gate = _Gate(carriers[m], self.clock)

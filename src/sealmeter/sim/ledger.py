@@ -183,7 +183,8 @@ class Ledger:
             else:
                 inc.outcome = Outcome.ACCEPTED if damaged else Outcome.REJECTED
                 if not damaged and inc.detected_by is None:
-                    inc.detected_by, inc.reason = "no effect", "changed no state"
+                    inc.detected_by = "exactly once"
+                    inc.reason = inc.reason or "changed no state"
 
     @property
     def units_lost(self) -> int:

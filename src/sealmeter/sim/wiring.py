@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,6 +84,13 @@ class RealMeter:
             a = start + interval * k
             b = a + interval * len(chunk)
             wh = sum(chunk) / 1000
+            fed = self.meter.journal.fed_until
+            if fed is not None and a < fed:
+                # mains came back inside this step: only the part after it was drawn
+                if b <= fed:
+                    continue
+                wh = wh * ((b - fed) / (b - a))
+                a = fed
             if wh == 0:
                 continue
             got = self.meter.feed_interval(a, b, wh)
@@ -178,16 +186,31 @@ class RealHeadEnd:
         self.schema = schema
         self.he = HeadEnd.open(url, keys, schema=schema, policy=policy)
         self.seen: dict[bytes, _Seen] = {}
-        self.alerts_since: datetime | None = None
+        self.alerts_seen = 0
         self.restarts = 0
+        self.others: list[HeadEnd] = []
+        self._lock = threading.Lock()
 
     def handle(self, data: bytes, now: datetime) -> bytes:
         """Ingest one uplink; remember whether it was rejected."""
-        answer = self.he.handle_uplink(data, now)
+        return self._note(data, now, self.he.handle_uplink(data, now))
+
+    def spawn(self) -> Callable[[bytes, datetime], bytes]:
+        """A second head-end object on the same database, as another worker process has."""
+        other = HeadEnd.open(self.url, self.keys, schema=self.schema, policy=self.policy)
+        self.others.append(other)
+
+        def handle(data: bytes, now: datetime) -> bytes:
+            return self._note(data, now, other.handle_uplink(data, now))
+
+        return handle
+
+    def _note(self, data: bytes, now: datetime, answer: bytes) -> bytes:
         key = hashlib.sha256(data).digest()
-        self.seen[key] = _Seen(answer == REJECTION_ANSWER, now)
-        if len(self.seen) > 4096:
-            self.seen.pop(next(iter(self.seen)))
+        with self._lock:
+            self.seen[key] = _Seen(answer == REJECTION_ANSWER, now)
+            if len(self.seen) > 4096:
+                self.seen.pop(next(iter(self.seen)))
         return answer
 
     def verdict(self, data: bytes) -> Verdict | None:
@@ -220,19 +243,25 @@ class RealHeadEnd:
         """Registrations stored."""
         return self.he.health().registrations
 
-    def alerts(self, now: datetime) -> list[tuple[str, str, datetime]]:
-        """Run the fleet watch, then list every alert raised since the last call."""
+    def alerts(self, now: datetime) -> list[tuple[str, str, datetime, datetime]]:
+        """Run the fleet watch, then list every alert not returned before (by alert id:
+        an alert may be raised long after the instant it is about)."""
         self.he.watch(now)
-        out: list[tuple[str, str, datetime]] = []
+        out: list[tuple[str, str, datetime, datetime]] = []
         cursor: str | None = None
+        newest = self.alerts_seen
         while True:
-            page = self.he.list_alerts(since=self.alerts_since, until=now, cursor=cursor, limit=500)
+            page = self.he.list_alerts(cursor=cursor, limit=500)
             for alert in page.items:
-                out.append((alert.meter_id or "", alert.kind.value, alert.raised_at))
+                if alert.alert_id > self.alerts_seen:
+                    newest = max(newest, alert.alert_id)
+                    out.append(
+                        (alert.meter_id or "", alert.kind.value, alert.occurred_at, alert.raised_at)
+                    )
             cursor = page.next_cursor
             if cursor is None:
                 break
-        self.alerts_since = now + timedelta(microseconds=1)
+        self.alerts_seen = newest
         return out
 
     def restart(self) -> None:
@@ -258,8 +287,10 @@ class RealHeadEnd:
         return lines
 
     def close(self) -> None:
-        """Release the database."""
+        """Release the database (of this head-end and of the workers it spawned)."""
         self.he.close()
+        for other in self.others:
+            other.close()
 
 
 class RealAttacker:
@@ -362,6 +393,7 @@ def build_world(
     schema: str | None = None
     if store_url is None:
         folder = workdir or Path(tempfile.mkdtemp(prefix="sealmeter-sim-"))
+        folder.mkdir(parents=True, exist_ok=True)
         store_url = f"sqlite:///{folder / 'headend.db'}"
     elif store_url.startswith("postgresql"):
         schema = f"sim_{uuid.uuid4().hex[:12]}"

@@ -100,13 +100,18 @@ class SimHeadEnd(Protocol):
         """Registrations stored."""
         ...
 
-    def alerts(self, now: datetime) -> list[tuple[str, str, datetime]]:
+    def alerts(self, now: datetime) -> list[tuple[str, str, datetime, datetime]]:
         """Run the fleet checks; return every alert raised since the last call as
-        `(meter id, kind, raised at)`, including those raised while ingesting uplinks."""
+        `(meter id, kind, occurred at, raised at)`, including those raised at ingest."""
         ...
 
     def restart(self) -> None:
         """Kill the head-end's process state and start again on the same database."""
+
+    def spawn(self) -> Callable[[bytes, datetime], bytes]:
+        """Another head-end worker on the same database (as a second process would be):
+        its `handle`. Verdicts of what it handles are visible through `verdict`."""
+        ...
 
     def bills(self, start: datetime, end: datetime) -> list[BillLine]:
         """Every customer's bill for the period."""
