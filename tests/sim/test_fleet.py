@@ -53,6 +53,7 @@ def check(ledger: Ledger) -> dict[str, Any]:
     assert out["attacks"]["accepted"] == 0
     assert out["faults"]["survived"] == out["faults"]["injected"]
     assert out["registrations"] > 0
+    assert ledger.stuck == {}, f"seed={seed}: meters that never recovered"
     return out
 
 
@@ -87,6 +88,8 @@ def test_over_mqtt_with_two_workers_on_postgresql(
     ledger = run_fleet(tmp_path, "mqtt", seed=5, store_url=postgres_url, mqtt=mqtt_broker)
     out = check(ledger)
     assert out["transport"] == "mqtt"
+    assert len(out["worker_uplinks"]) == 2
+    assert min(out["worker_uplinks"]) > 0, "both workers of the shared subscription worked"
     # exactly once: every stored (meter, seq) is unique and sums to what the meters counted
     units = out["units"]
     assert units["stored"] + units["queued"] == units["counted"]
@@ -98,6 +101,13 @@ def test_same_seed_same_ledger(tmp_path: Path) -> None:
     for out in (a, b):
         del out["wall_s"], out["crypto_share"]
     assert a == b
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["normal", "outages", "tamper", "network", "attacks", "crash"])
+def test_each_shipped_scenario_in_process(tmp_path: Path, name: str) -> None:
+    out = check(run_fleet(tmp_path, scenario=name, meters=4, days=72, seed=6))
+    assert out["scenario"] == name
 
 
 @pytest.mark.slow

@@ -110,6 +110,7 @@ def run_fleet_bench(
     build_s = time.perf_counter() - began
     with crypto_timer() as spent:
         ledger = run_simulation(world, SimOptions(scenario, meters, days, seed=seed))
+    ledger.crypto_s = spent[0]
     world.headend.close()
     wall = ledger.wall_s
     bare = bare_exchange_crypto_s()

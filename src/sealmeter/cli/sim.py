@@ -100,6 +100,7 @@ def _run(
         and out["units_invented"] == 0
         and out["attacks"]["accepted"] == 0
         and out["faults"]["survived"] == out["faults"]["injected"]
+        and out["meters_stuck"] == 0
     )
     return 0 if ok else 1
 

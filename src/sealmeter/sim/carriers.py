@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 
-import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -27,6 +26,7 @@ from sealmeter.transport import (
     MqttMeterLink,
     MqttWorker,
     TransportError,
+    new_http_client,
     uplink_router,
 )
 
@@ -90,7 +90,7 @@ def open_carriers(
             return
         if transport == "http":
             url = stack.enter_context(_http_server(handler))
-            client = stack.enter_context(httpx.Client())
+            client = stack.enter_context(new_http_client())
             http = HttpCarrier(url, timeout=timeout, client=client)
             yield {m: http for m in meter_ids}
             return

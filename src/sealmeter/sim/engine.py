@@ -108,9 +108,11 @@ class _CrashSwitch:
         self.clock = clock
         self.ledger = ledger
         self.armed = armed
+        self.handled = 0
 
     def __call__(self, uplink: bytes) -> bytes:
         now = self.clock.now()
+        self.handled += 1
         if self.armed:
             point = self.armed.pop(0)
             if point is CrashPoint.AFTER_COMMIT:
@@ -526,6 +528,7 @@ class _Engine:
                 self.end_of_day()
                 if progress is not None:
                     progress(day + 1, self.opt.days, self.ledger)
+            self.ledger.worker_uplinks = [sw.handled for sw in self.switches]
             for link in self.links.values():
                 for held in list(link.held):
                     try:
@@ -533,6 +536,43 @@ class _Engine:
                     except EnvironmentFault:
                         continue
                 link.held = []
+            self.check_recovery()
+
+    def check_recovery(self) -> None:
+        """After the run, with every link, mains and head-end healthy again, each meter must
+        get an authentic answer within a few calls; one that cannot is stuck (a liveness
+        failure: it would stay unacknowledged, and blocked, for ever)."""
+        self.armed.clear()
+        now = self.clock.now()
+        for i, meter in enumerate(self.meters):
+            if not self.powered[i]:
+                self.powered[i] = True
+                meter.power(True, now)
+            gate = self.gates[meter.meter_id]
+            gate.down_until = None
+            last: str = ""
+            for attempt in range(1, 4):
+                at = now + timedelta(minutes=10 * attempt)
+                try:
+                    uplink = meter.make_uplink(at)
+                    self.uplinks[meter.meter_id].append(uplink)
+                    meter.accept_downlink(gate.exchange(uplink), at)
+                except SealmeterError as exc:
+                    last = f"{type(exc).__name__}: {exc}"
+                    continue
+                break
+            else:
+                reason = self.last_rejection(meter.meter_id) or last
+                self.ledger.stuck[meter.meter_id] = reason
+            self.note_block(i)
+
+    def last_rejection(self, meter_id: str) -> str:
+        """The head-end's verdict on the meter's last uplink, if it rejected it."""
+        uplinks = self.uplinks.get(meter_id)
+        if not uplinks:
+            return ""
+        verdict = self.world.headend.verdict(uplinks[-1])
+        return f"head-end: {verdict.reason}" if verdict is not None and verdict.rejected else ""
 
 
 def run_simulation(world: World, options: SimOptions, progress: Progress | None = None) -> Ledger:

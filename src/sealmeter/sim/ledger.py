@@ -129,8 +129,13 @@ class Ledger:
     usage_by_band: Counter[str] = field(default_factory=Counter)
     units_by_day: Counter[int] = field(default_factory=Counter)
     crashes: int = 0
+    stuck: dict[str, str] = field(default_factory=dict)
+    """Meters that could not get an authentic answer once everything was healthy again."""
+    worker_uplinks: list[int] = field(default_factory=list)
+    """Uplinks each head-end worker handled (one worker unless over MQTT)."""
     wall_s: float = 0.0
-    crypto_s: float = 0.0
+    crypto_s: float | None = None
+    """Seconds spent in cryptography, when measured (`sealmeter bench fleet`)."""
     notes: list[str] = field(default_factory=list)
 
     def meter_units(self, meter: str) -> MeterUnits:
@@ -179,6 +184,10 @@ class Ledger:
             acct = self.units.get(inc.meter)
             damaged = acct is not None and (acct.lost or acct.invented)
             if inc.category == "fault":
+                if inc.meter in self.stuck:
+                    inc.outcome = Outcome.LOST
+                    inc.reason = f"the meter never recovered: {self.stuck[inc.meter]}"
+                    continue
                 inc.outcome = Outcome.LOST if damaged else Outcome.SURVIVED
             else:
                 inc.outcome = Outcome.ACCEPTED if damaged else Outcome.REJECTED
@@ -251,9 +260,15 @@ class Ledger:
             },
             "alerts": dict(sorted(self.alerts.items())),
             "crashes": self.crashes,
+            "meters_stuck": len(self.stuck),
+            "worker_uplinks": list(self.worker_uplinks),
             "exchanges_failed": self.exchanges_failed,
             "wall_s": round(self.wall_s, 3),
-            "crypto_share": round(self.crypto_s / self.wall_s, 3) if self.wall_s else 0.0,
+            "crypto_share": (
+                round(self.crypto_s / self.wall_s, 3)
+                if self.crypto_s is not None and self.wall_s
+                else None
+            ),
         }
 
     def incidents_json(self) -> list[dict[str, Any]]:

@@ -115,6 +115,7 @@ def render_report(ledger: Ledger) -> str:
         and data["units_invented"] == 0
         and data["attacks"]["accepted"] == 0
         and data["faults"]["survived"] == data["faults"]["injected"]
+        and data["meters_stuck"] == 0
     )
     verdict = (
         '<p class="ok">Conservation exact, every attack rejected, every fault survived.</p>'
@@ -192,6 +193,8 @@ th {{ background: #f3f3f3; }}
 <h2>Alerts over time</h2>{column_chart_svg(alert_series, ledger.days, "alerts")}
 <h2>Faults injected</h2>{_table(fault_rows, ["kind", "injected", "survived or rejected", "lost"])}
 <h2>Attacks mounted</h2>{_table(attack_rows, ["kind", "tried", "rejected", "accepted"])}
+<h2>Meters stuck after recovery</h2>
+{_table([[m, why] for m, why in sorted(ledger.stuck.items())], ["meter", "last rejection"])}
 <h2>Meters blocked and unblocked</h2>
 <p>{data["blocks"]["blocked"]} meters blocked, {data["blocks"]["unblocked"]} unblocked.</p>
 {_table(blocks[:_MAX_ROWS], ["when", "meter", "event"])}

@@ -72,6 +72,7 @@ def summary_table(ledger: Ledger) -> Table:
     row("attacks tried", attacks["tried"])
     row("attacks accepted", attacks["accepted"], attacks["accepted"] == 0)
     row("head-end crashes", data["crashes"])
+    row("meters stuck after recovery", data["meters_stuck"], data["meters_stuck"] == 0)
     row(
         "meters blocked / unblocked", f"{data['blocks']['blocked']} / {data['blocks']['unblocked']}"
     )

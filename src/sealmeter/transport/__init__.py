@@ -32,6 +32,7 @@ from sealmeter.transport.httplink import (
     OCTET_STREAM,
     UPLINK_PATH,
     HttpCarrier,
+    new_http_client,
     uplink_router,
 )
 from sealmeter.transport.mqttlink import (
@@ -68,6 +69,7 @@ __all__ = [
     "TransportRefused",
     "TransportTimeout",
     "down_topic",
+    "new_http_client",
     "shared_up_filter",
     "up_topic",
     "uplink_router",
