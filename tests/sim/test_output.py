@@ -121,3 +121,16 @@ def test_simulate_refuses_a_bad_transport() -> None:
     result = CliRunner().invoke(app, ["simulate", "--transport", "pigeon"])
     assert result.exit_code != 0
     assert "transport" in result.output
+
+
+def test_the_fleet_benchmark_reports_its_figures() -> None:
+    from sealmeter.benchmarks.fleet import run_fleet_bench
+
+    out = run_fleet_bench(meters=2, days=2)
+    assert out["meter_days"] == 4
+    assert out["meter_days_per_s"] > 0
+    assert 0 < out["crypto_s"] < out["wall_s"]
+    assert 0 < out["crypto_share"] < 1
+    assert out["headend_ingest_s"] + out["meter_s"] < out["wall_s"]
+    assert out["units_lost"] == 0
+    assert out["bare_exchange_crypto_ms"] > 0
