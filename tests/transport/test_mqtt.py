@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -67,6 +68,9 @@ def test_two_workers_in_a_shared_subscription_split_the_load_and_answer_everythi
         downs = dict(
             zip(ups, pool.map(lambda m: link.carrier(m).exchange(ups[m]), ups), strict=True)
         )
+        deadline = time.monotonic() + 5  # a worker counts an answer just after sending it
+        while w1.handled + w2.handled < len(ups) and time.monotonic() < deadline:
+            time.sleep(0.01)
     assert downs == {m: answer_for(u) for m, u in ups.items()}
     assert sorted(first.seen + second.seen) == sorted(ups.values())
     assert len(first.seen) > 0
@@ -90,7 +94,12 @@ def test_a_late_duplicate_answer_is_ignored_not_mistaken_for_the_next_one(
         for i in range(10):
             up = f"u{i}".encode()
             assert carrier.exchange(up) == answer_for(up)
+        # the other group's copy of the last uplink may still be on its way
+        deadline = time.monotonic() + 5
+        while len(handler.seen) < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
     assert len(handler.seen) == 20
+    assert link.unmatched >= 9, "the second answer to each exchange arrived and was ignored"
 
 
 def test_an_unanswered_uplink_times_out(mqtt_broker: tuple[str, int], topic_prefix: str) -> None:
