@@ -9,8 +9,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sealmeter.sim import Outcome, SimOptions, load_scenario, parse_scenario, run_simulation
+from sealmeter.transport import FaultKind, FaultPlan
 
 from .doubles import toy_world
 
@@ -166,3 +169,25 @@ def test_the_all_scenario_over_real_carriers(
     assert out["attacks"]["accepted"] == 0
     assert out["faults"]["survived"] == out["faults"]["injected"]
     assert out["crashes"] == 3
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    seed=st.integers(0, 2**31),
+    weights=st.lists(st.integers(0, 4), min_size=len(FaultKind), max_size=len(FaultKind)),
+    clean=st.integers(1, 30),
+)
+def test_any_fault_plan_any_seed_conserves_units_and_is_survived(
+    seed: int, weights: list[int], clean: int
+) -> None:
+    """Whatever the link does, the toy fleet's ledger balances and every fault is survived."""
+    total = sum(weights) + clean
+    table: dict[str, object] = {k.value: w / total for k, w in zip(FaultKind, weights, strict=True)}
+    scenario = replace(load_scenario("normal"), network=FaultPlan.from_mapping(table))
+    ledger = run_simulation(toy_world(4, seed), SimOptions(scenario, 4, 12, seed=seed))
+    out = ledger.as_json()
+    assert out["units_lost"] == 0, f"seed={seed}"
+    assert out["units_invented"] == 0, f"seed={seed}"
+    assert out["attacks"]["accepted"] == 0, f"seed={seed}"
+    assert out["faults"]["survived"] == out["faults"]["injected"], f"seed={seed}"
+    assert out["meters_stuck"] == 0, f"seed={seed}"
