@@ -134,3 +134,24 @@ def test_the_fleet_benchmark_reports_its_figures() -> None:
     assert out["headend_ingest_s"] + out["meter_s"] < out["wall_s"]
     assert out["units_lost"] == 0
     assert out["bare_exchange_crypto_ms"] > 0
+
+
+def test_demo_runs_a_small_fleet_over_http(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["demo", "--meters", "2", "--days", "3", "--workdir", str(tmp_path)]
+    )
+    assert "units lost" in result.output
+    assert "dashboard: sealmeter serve --db sqlite:///" in result.output
+    assert (tmp_path / "report.html").exists()
+    assert (tmp_path / "headend.db").exists()
+    assert result.exit_code in (0, 1)  # 1 would mean a ledger check failed; it says which
+    ledger = json.loads((tmp_path / "ledger.json").read_text())
+    assert ledger["transport"] == "http"
+    assert ledger["scenario"] == "all"
+    assert result.exit_code == (
+        0
+        if ledger["meters_stuck"] == 0
+        and ledger["units_lost"] == 0
+        and ledger["attacks"]["accepted"] == 0
+        else 1
+    )

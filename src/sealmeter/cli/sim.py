@@ -198,8 +198,19 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         db = f"sqlite:///{(workdir / 'headend.db').resolve()}"
         typer.echo(f"dashboard: sealmeter serve --db {db}  (then open http://127.0.0.1:8470/)")
         if serve:
+            from typer.main import get_command
+
             from sealmeter.cli import app as root
 
+            group = get_command(root)
+            names = (
+                group.list_commands(group.context_class(group))
+                if hasattr(group, "list_commands")
+                else []
+            )
+            if "serve" not in names:
+                typer.echo("the dashboard (`sealmeter serve`) is not installed in this build")
+                raise typer.Exit(code or 1)
             root(["serve", "--db", db], standalone_mode=False)
         raise typer.Exit(code)
 
