@@ -148,10 +148,10 @@ def test_demo_runs_a_small_fleet_over_http(tmp_path: Path) -> None:
     ledger = json.loads((tmp_path / "ledger.json").read_text())
     assert ledger["transport"] == "http"
     assert ledger["scenario"] == "all"
-    assert result.exit_code == (
-        0
-        if ledger["meters_stuck"] == 0
-        and ledger["units_lost"] == 0
+    healthy = (
+        ledger["meters_stuck"] == 0
+        and ledger["units_lost"] == ledger["units_invented"] == 0
         and ledger["attacks"]["accepted"] == 0
-        else 1
+        and ledger["faults"]["survived"] == ledger["faults"]["injected"]
     )
+    assert result.exit_code == (0 if healthy else 1)
