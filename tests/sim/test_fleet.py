@@ -96,8 +96,8 @@ def test_over_mqtt_with_two_workers_on_postgresql(
 
 
 def test_same_seed_same_ledger(tmp_path: Path) -> None:
-    a = run_fleet(tmp_path / "a", seed=8, days=6).as_json()
-    b = run_fleet(tmp_path / "b", seed=8, days=6).as_json()
+    a = run_fleet(tmp_path / "a", seed=8, meters=3, days=5).as_json()
+    b = run_fleet(tmp_path / "b", seed=8, meters=3, days=5).as_json()
     for out in (a, b):
         del out["wall_s"], out["crypto_share"]
     assert a == b
@@ -106,13 +106,13 @@ def test_same_seed_same_ledger(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["normal", "outages", "tamper", "network", "attacks", "crash"])
 def test_each_shipped_scenario_in_process(tmp_path: Path, name: str) -> None:
-    out = check(run_fleet(tmp_path, scenario=name, meters=4, days=72, seed=6))
+    out = check(run_fleet(tmp_path, scenario=name, meters=3, days=72, seed=6))
     assert out["scenario"] == name
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("transport", ["inproc", "http"])
 def test_the_shipped_all_scenario(tmp_path: Path, transport: str) -> None:
-    out = check(run_fleet(tmp_path, transport, scenario="all", meters=6, days=75, seed=2))
+    out = check(run_fleet(tmp_path, transport, scenario="all", meters=5, days=75, seed=2))
     assert out["crashes"] == 3
     assert out["attacks"]["tried"] >= 10
