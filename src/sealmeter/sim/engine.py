@@ -391,6 +391,10 @@ class _Engine:
             return
         i = self.rng.choice(candidates)
         meter = self.meters[i]
+        if kind is AttackKind.CLONED_METER:
+            clone = self.world.attacker.clone(meter)
+            self.at(now + timedelta(days=1), partial(self.clone_calls, clone, i, now, 0))
+            return
         inc = self.ledger.incident("attack", kind.value, meter.meter_id, now, "")
         raw = self.gates[meter.meter_id].inner
         if kind in (AttackKind.REPLAY_UPLINK, AttackKind.MODIFY_UPLINK, AttackKind.SUITE_DOWNGRADE):
@@ -421,10 +425,6 @@ class _Engine:
             else:
                 self.ledger.accepted(inc, now, "the meter accepted it")
             self.note_block(i)
-        elif kind is AttackKind.CLONED_METER:
-            clone = self.world.attacker.clone(meter)
-            inc.detail = "a copy of the meter's secrets runs elsewhere"
-            self.at(now + timedelta(days=1), partial(self.clone_calls, inc, clone, i, now, 0))
         elif kind is AttackKind.CLOCK_ROLLBACK:
             back = now - timedelta(days=30)
             inc.detail = "meter clock set back 30 days"
@@ -436,18 +436,33 @@ class _Engine:
             self.send_attack(inc, raw, data, now)
             meter.call_failed(now)
 
-    def clone_calls(
-        self, inc: Incident, clone: SimMeter, i: int, cloned_at: datetime, tries: int
-    ) -> None:
+    def clone_calls(self, clone: SimMeter, i: int, cloned_at: datetime, tries: int) -> None:
+        """The clone reports once the original has reported since the copy was taken.
+
+        A clone that reports *first* is indistinguishable from the original at that moment
+        (it holds the same keys and chain); the head-end can only see the conflict when the
+        original reports next. This attack is the detectable case: the clone comes second.
+        """
         now = self.clock.now()
         real = self.meters[i].meter_id
-        if self.last_ok.get(real, cloned_at) <= cloned_at and tries < 5:
-            # the original has not reported since the copy: wait, as a patient attacker would
-            self.at(
-                now + timedelta(days=1),
-                lambda: self.clone_calls(inc, clone, i, cloned_at, tries + 1),
-            )
+        if self.last_ok.get(real, cloned_at) <= cloned_at:
+            if tries < 30:
+                self.at(
+                    now + timedelta(days=1),
+                    partial(self.clone_calls, clone, i, cloned_at, tries + 1),
+                )
+            else:
+                self.ledger.notes.append(
+                    f"clone of {real} not mounted: the original never reported"
+                )
             return
+        inc = self.ledger.incident(
+            "attack",
+            AttackKind.CLONED_METER.value,
+            real,
+            now,
+            f"a copy of the meter taken {cloned_at:%Y-%m-%d %H:%M} reports after the original",
+        )
         clone.feed(
             now - self.world.interval * 8, self.world.interval, np.full(8, 250_000, np.int64)
         )
