@@ -17,9 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from random import Random
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -52,6 +53,7 @@ from sealmeter.tariff.shipped import load_shipped, shipped_names
 __all__ = ["RealHeadEnd", "RealMeter", "build_world"]
 
 _UWH = 1_000_000
+_MICRO = timedelta(microseconds=1)
 _DEVICE_KEY_LABEL = b"sealmeter sim device key"
 
 
@@ -83,17 +85,17 @@ class RealMeter:
             chunk = values[k : k + step]
             a = start + interval * k
             b = a + interval * len(chunk)
-            wh = sum(chunk) / 1000
+            wh = Fraction(sum(chunk), 1000)
             fed = self.meter.journal.fed_until
             if fed is not None and a < fed:
                 # mains came back inside this step: only the part after it was drawn
                 if b <= fed:
                     continue
-                wh = wh * ((b - fed) / (b - a))
+                wh = wh * Fraction((b - fed) // _MICRO, (b - a) // _MICRO)
                 a = fed
             if wh == 0:
                 continue
-            got = self.meter.feed_interval(a, b, wh)
+            got = self.meter.feed_interval(a, b, cast(Any, wh))  # exact; any Energy type
             self.delivered_uwh += round(got * _UWH)
 
     def measured_units(self) -> int:
