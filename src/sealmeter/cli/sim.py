@@ -30,6 +30,7 @@ def _run(
     faults: bool,
     feed_minutes: int,
     workdir: Path | None,
+    workers: int = 2,
 ) -> int:
     """Build the fleet, run it, print the ledger; return the exit code (1 if a check failed)."""
     import os
@@ -76,7 +77,14 @@ def _run(
                 feed_step=feed_minutes // loaded.fleet.interval_minutes,
             )
         options = SimOptions(
-            loaded, n, d, transport=transport, store=store, seed=seed, faults=faults
+            loaded,
+            n,
+            d,
+            transport=transport,
+            store=store,
+            seed=seed,
+            faults=faults,
+            workers=workers,
         )
         with progress_bar(console, f"{loaded.name} over {transport}") as tick:
             ledger = run_simulation(world, options, tick)
@@ -147,6 +155,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             Path | None,
             typer.Option("--workdir", help="Folder for the database, report and ledger."),
         ] = None,
+        workers: Annotated[
+            int,
+            typer.Option("--workers", min=1, help="Head-end workers on the MQTT subscription."),
+        ] = 2,
     ) -> None:
         """Simulate a fleet with faults and attacks; print the ledger (exit 1 if a check fails)."""
         if transport not in ("inproc", "http", "mqtt"):
@@ -166,6 +178,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             faults=faults,
             feed_minutes=feed_minutes,
             workdir=workdir,
+            workers=workers,
         )
         raise typer.Exit(code)
 
