@@ -14,6 +14,7 @@ import pytest
 
 from sealmeter.sim import Ledger, Outcome, SimOptions, load_scenario, run_simulation
 from sealmeter.sim.wiring import build_world
+from sealmeter.store import drop_schema, open_engine
 
 COMPACT = Path(__file__).parent / "data" / "compact.toml"
 
@@ -39,6 +40,13 @@ def run_fleet(
         return run_simulation(world, options)
     finally:
         world.headend.close()
+        schema = getattr(world.headend, "schema", None)
+        if store_url and schema:
+            engine = open_engine(store_url)
+            try:
+                drop_schema(engine, schema)
+            finally:
+                engine.dispose()
 
 
 def check(ledger: Ledger) -> dict[str, Any]:
