@@ -155,8 +155,7 @@ class RealMeter:
             for reg in self.meter.queued_registrations()
             if reg.seq not in stored_seqs
         )
-        registered_total = self.meter._chain_rec.last_total if self.meter._chain_rec else 0
-        return queued // unit + (self.meter.counted_units - registered_total)
+        return queued // unit + self.meter.open_units
 
     def blocked(self) -> bool:
         """Whether the relay is open."""
