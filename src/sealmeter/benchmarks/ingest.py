@@ -18,7 +18,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -60,6 +60,7 @@ class IngestBenchConfig:
     suite: str = Suite.EC_MODERN.value
     postgres_url: str = DEFAULT_POSTGRES
     seed: int = 7
+    repeats: int = 3  # with several workers: alternating pairs of N and 1 processes
 
 
 def _fleet(
@@ -136,15 +137,18 @@ def _worker(
     schema: str | None,
     key_blob: bytes,
     passphrase: bytes,
+    warm: list[list[bytes]],
     batches: list[list[bytes]],
     barrier: Any,
     out: Any,
 ) -> None:
-    """One ingest process: open the store, wait for the start, ingest, report the end time."""
+    """One ingest process: open the store, warm up, wait for the start, ingest, report the end."""
     keys = BoxKeys.from_bytes(key_blob, passphrase)
     he = HeadEnd(Store.open(url, schema=schema), keys)
-    barrier.wait()
     now = _T0 + timedelta(days=1)
+    for batch in warm:  # untimed: connections, statement caches, imports, page cache
+        he.handle_uplinks(batch, now)
+    barrier.wait()
     for batch in batches:
         he.handle_uplinks(batch, now)
     out.put(time.time())
@@ -157,7 +161,8 @@ def _batches(uplinks: list[tuple[str, bytes]], size: int) -> list[list[bytes]]:
 
 @dataclass(slots=True)
 class _Run:
-    elapsed: float
+    elapsed: float  # seconds of the timed ingest
+    timed_regs: int  # registrations ingested in that time
     crypto_s: float
     answer_s: float
     per_batch: list[tuple[float, float]]
@@ -169,8 +174,13 @@ def _one_run(
     meters: list[MeterSide],
     rounds: list[list[tuple[str, bytes]]],
     n_regs: int,
+    processes: int | None = None,
 ) -> _Run:
-    """Provision a fresh database, ingest every round, check the count, drop the database."""
+    """Provision a fresh database, ingest every round, check the count, drop the database.
+
+    `processes=None`: in this process, interleaved batch by batch with the bare crypto.
+    Otherwise that many ingest processes (see `_processes`).
+    """
     with tempfile.TemporaryDirectory(prefix="sealmeter-bench-") as tmp:
         schema: str | None = None
         if cfg.store == "sqlite":
@@ -184,30 +194,37 @@ def _one_run(
         try:
             for m in meters:
                 setup.provision(m.provisioning(f"cust-{m.meter_id}"), _T0)
-            elapsed, crypto_s, answer_s = _ingest(
-                cfg, url, schema, keys, setup, rounds, meters, per_batch
-            )
+            if processes is None:
+                elapsed, crypto_s, answer_s = _interleaved(
+                    cfg, keys, setup, rounds, meters, per_batch
+                )
+                timed = n_regs
+            else:
+                elapsed, timed = _processes(cfg, url, schema, keys, rounds, processes)
+                crypto_s = answer_s = 0.0
             stored = setup.store.counts()["registrations"]
         finally:
             setup.close()
             _drop(url, schema)
     if stored != n_regs:
         raise RuntimeError(f"benchmark stored {stored} registrations, expected {n_regs}")
-    return _Run(elapsed, crypto_s, answer_s, per_batch)
+    return _Run(elapsed, timed, crypto_s, answer_s, per_batch)
 
 
 def run_ingest_bench(cfg: IngestBenchConfig = IngestBenchConfig()) -> dict[str, Any]:
     """Run the benchmark and return its figures as one JSON-ready dict.
 
-    With several workers, runs of `workers` processes and of one worker alternate three
-    times on fresh databases; the medians are reported, so a burst of machine load does not
-    decide the comparison.
+    With several workers, runs of `workers` processes and of one process (the same worker
+    code, the same warm-up) alternate `repeats` times on fresh databases; the medians are
+    reported, so a burst of machine load does not decide the comparison.
     """
+    load_before = os.getloadavg()[0]
     keys = BoxKeys.generate([Suite.from_name(cfg.suite)])
     meters, rounds = _fleet(cfg, keys)
     n_uplinks = sum(len(r) for r in rounds)
     n_regs = n_uplinks * cfg.registrations_per_uplink
-    baseline: float | None = None
+    multi_rates: list[float] = []
+    single_rates: list[float] = []
     scaling: float | None = None
     if cfg.workers <= 1:
         run = _one_run(cfg, keys, meters, rounds, n_regs)
@@ -217,21 +234,17 @@ def run_ingest_bench(cfg: IngestBenchConfig = IngestBenchConfig()) -> dict[str, 
             run.answer_s,
             run.per_batch,
         )
+        full = n_regs / elapsed
     else:
-        multi: list[_Run] = []
-        single: list[_Run] = []
-        for _ in range(3):
-            multi.append(_one_run(cfg, keys, meters, rounds, n_regs))
-            single.append(_one_run(replace(cfg, workers=1), keys, meters, rounds, n_regs))
-        elapsed = statistics.median(r.elapsed for r in multi)
-        crypto_s = statistics.median(r.crypto_s for r in multi)
-        answer_s = statistics.median(r.answer_s for r in multi)
+        crypto_s, answer_s = _crypto_bound(keys, meters, rounds)
         per_batch = []
-        baseline = n_regs / statistics.median(r.elapsed for r in single)
-        scaling = statistics.median(
-            s.elapsed / m.elapsed for m, s in zip(multi, single, strict=True)
-        )
-    full = n_regs / elapsed
+        for i in range(cfg.repeats):
+            order = (cfg.workers, 1) if i % 2 == 0 else (1, cfg.workers)
+            for n in order:
+                r = _one_run(cfg, keys, meters, rounds, n_regs, processes=n)
+                (multi_rates if n > 1 else single_rates).append(r.timed_regs / r.elapsed)
+        full = statistics.median(multi_rates)
+        scaling = statistics.median(m / s for m, s in zip(multi_rates, single_rates, strict=True))
     crypto = n_regs / crypto_s
     with_answer = n_regs / (crypto_s + answer_s)
     if per_batch:  # median of the per-batch ratios: robust against bursts of machine load
@@ -260,11 +273,25 @@ def run_ingest_bench(cfg: IngestBenchConfig = IngestBenchConfig()) -> dict[str, 
         if per_batch
         else "ratio of the totals",
         "crypto_bound_is": "protocol open_uplink per uplink: signature verify, decrypt, decode, "
-        "MAC-chain check (no store, no answer); with one worker timed batch by batch "
-        "interleaved with the full path",
-        "single_worker_registrations_per_s": None if baseline is None else round(baseline, 1),
+        "MAC-chain check (no store, no answer); crypto_with_answer adds sealing one answer "
+        "with an enable code per uplink, which the full path also does",
+        "workers_are": None
+        if cfg.workers <= 1
+        else f"{cfg.workers} spawned processes, each with its own database connection and "
+        "its own share of the meters (every other meter); each first ingests its share of "
+        "the first round untimed (warm-up), then all start together; wall clock from the "
+        f"start to the last finish; {cfg.repeats} alternating pairs of N and 1 processes",
+        "multi_worker_runs_per_s": [round(x, 1) for x in multi_rates] or None,
+        "single_worker_runs_per_s": [round(x, 1) for x in single_rates] or None,
+        "single_worker_registrations_per_s": round(statistics.median(single_rates), 1)
+        if single_rates
+        else None,
         "scaling_vs_one_worker": None if scaling is None else round(scaling, 3),
+        "scaling_is": None
+        if scaling is None
+        else "median over the pairs of (N-process rate / 1-process rate)",
         "cpus": os.cpu_count(),
+        "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
 
 
@@ -275,10 +302,8 @@ def _drop(url: str, schema: str | None) -> None:
         engine.dispose()
 
 
-def _ingest(
+def _interleaved(
     cfg: IngestBenchConfig,
-    url: str,
-    schema: str | None,
     keys: BoxKeys,
     he: HeadEnd,
     rounds: list[list[tuple[str, bytes]]],
@@ -287,48 +312,77 @@ def _ingest(
 ) -> tuple[float, float, float]:
     """Seconds to ingest every round, of the bare opening and of the bare answers' sealing.
 
-    With one worker the two are interleaved batch by batch (bare crypto, then the full path,
-    on the same uplinks), so both see the same machine load; with several workers the bare
-    crypto is measured alone first, then the processes ingest at once (wall-clock time).
+    The two are interleaved batch by batch (bare crypto, then the full path, on the same
+    uplinks), so both see the same machine load.
     """
-    if cfg.workers <= 1:
-        now = _T0 + timedelta(days=1)
-        bound = _CryptoBound(keys, meters)
-        elapsed = 0.0
-        for uplinks in rounds:
-            for batch in _batches(uplinks, cfg.batch):
-                crypto0, answer0 = bound.seconds, bound.answer_seconds
-                bound.run(batch)
-                start = time.perf_counter()
-                he.handle_uplinks(batch, now)
-                spent = time.perf_counter() - start
-                elapsed += spent
-                crypto_i = bound.seconds - crypto0
-                per_batch.append(
-                    (crypto_i / spent, (crypto_i + bound.answer_seconds - answer0) / spent)
-                )
-        return elapsed, bound.seconds, bound.answer_seconds
-    crypto_s, answer_s = _crypto_bound(keys, meters, rounds)
-    # several processes, each owning a share of the meters (round order kept per process)
+    now = _T0 + timedelta(days=1)
+    bound = _CryptoBound(keys, meters)
+    elapsed = 0.0
+    for uplinks in rounds:
+        for batch in _batches(uplinks, cfg.batch):
+            crypto0, answer0 = bound.seconds, bound.answer_seconds
+            bound.run(batch)
+            start = time.perf_counter()
+            he.handle_uplinks(batch, now)
+            spent = time.perf_counter() - start
+            elapsed += spent
+            crypto_i = bound.seconds - crypto0
+            per_batch.append(
+                (crypto_i / spent, (crypto_i + bound.answer_seconds - answer0) / spent)
+            )
+    return elapsed, bound.seconds, bound.answer_seconds
+
+
+def _processes(
+    cfg: IngestBenchConfig,
+    url: str,
+    schema: str | None,
+    keys: BoxKeys,
+    rounds: list[list[tuple[str, bytes]]],
+    n: int,
+) -> tuple[float, int]:
+    """`n` ingest processes, each owning every n-th meter (round order kept per process).
+
+    Each ingests its share of the first round untimed (warm-up), then all start at once;
+    returns the wall-clock seconds from the start to the last finish, and the registrations
+    ingested in that time.
+    """
+    warm_rounds, timed_rounds = (rounds[:1], rounds[1:]) if len(rounds) > 1 else ([], rounds)
     passphrase = os.urandom(16).hex().encode()
     blob = keys.to_bytes(passphrase)
     ctx = mp.get_context("spawn")
-    barrier = ctx.Barrier(cfg.workers + 1)
+    barrier = ctx.Barrier(n + 1)
     out = ctx.Queue()
     procs = []
-    for w in range(cfg.workers):
-        mine: list[list[bytes]] = []
-        for uplinks in rounds:
-            share = [u for i, u in enumerate(uplinks) if i % cfg.workers == w]
-            mine.extend(_batches(share, cfg.batch))
-        p = ctx.Process(target=_worker, args=(url, schema, blob, passphrase, mine, barrier, out))
+    for w in range(n):
+
+        def share(rs: list[list[tuple[str, bytes]]], w: int = w) -> list[list[bytes]]:
+            mine: list[list[bytes]] = []
+            for uplinks in rs:
+                mine.extend(_batches([u for i, u in enumerate(uplinks) if i % n == w], cfg.batch))
+            return mine
+
+        p = ctx.Process(
+            target=_worker,
+            args=(
+                url,
+                schema,
+                blob,
+                passphrase,
+                share(warm_rounds),
+                share(timed_rounds),
+                barrier,
+                out,
+            ),
+        )
         p.start()
         procs.append(p)
-    barrier.wait()
+    barrier.wait(timeout=600)
     start = time.time()
     ends: list[float] = [float(out.get(timeout=600)) for _ in procs]
     for p in procs:
         p.join(timeout=60)
         if p.exitcode != 0:
             raise RuntimeError(f"an ingest worker failed with exit code {p.exitcode}")
-    return max(ends) - start, crypto_s, answer_s
+    timed = sum(len(r) for r in timed_rounds) * cfg.registrations_per_uplink
+    return max(ends) - start, timed

@@ -35,24 +35,44 @@ def registration_row(
     The hot path of ingest: one pass over the registers builds the JSON, the sums and the
     recomputation, without intermediate records.
     """
+    if schedule is None:  # nothing to recompute: the common case without a published schedule
+        regs = reg.registers
+        charge = sum([r.charge for r in regs], Decimal(0))
+        text = ",".join([f'[{_quoted(r.obis)},{r.usage},"{r.charge}",null]' for r in regs])
+        plain: tuple[Any, ...] = (
+            meter_id,
+            reg.seq,
+            _KIND[reg.kind],
+            None,
+            to_us(reg.time),
+            reg.schedule_id,
+            reg.schedule_version,
+            f"[{text}]",
+            sum([r.usage for r in regs]),
+            str(charge),
+            None,
+            reg.auth_code,
+            received_us,
+        )
+        return plain, charge, None
     parts: list[str] = []
     usage = 0
     charge = Decimal(0)
-    expected: Decimal | None = None if schedule is None else Decimal(0)
+    expected: Decimal | None = Decimal(0)
     for r in reg.registers:
         usage += r.usage
         charge += r.charge
         if expected is None:
             parts.append(f'[{_quoted(r.obis)},{r.usage},"{r.charge}",null]')
             continue
-        due = register_charge(schedule, r.obis, r.usage) if schedule is not None else None
+        due = register_charge(schedule, r.obis, r.usage)
         if due is None:
             expected = None
             parts.append(f'[{_quoted(r.obis)},{r.usage},"{r.charge}",null]')
         else:
             expected += due
             parts.append(f'[{_quoted(r.obis)},{r.usage},"{r.charge}","{due}"]')
-    if expected is None and schedule is not None:  # one register unpriced: none reconciled
+    if expected is None:  # one register unpriced: none reconciled
         parts = [p.rsplit(",", 1)[0] + ",null]" for p in parts]
     row = (
         meter_id,

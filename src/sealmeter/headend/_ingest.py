@@ -105,6 +105,7 @@ _TAMPER = {
     TamperKind.AUTHORISED_OPENING: Severity.INFO,
 }
 _POWER = (TamperKind.DISCONNECTION, TamperKind.SUPPLY_OUTAGE)
+_CHAIN_CACHE_MAX = 100_000  # meters whose opened chain state is kept between batches
 
 
 def _reason(exc: ProtocolPeerError) -> RejectionReason:
@@ -151,18 +152,25 @@ class Ingestor:
         }
         self._public_cache: dict[bytes, PublicKeys] = {}
         self._schedule_cache: dict[tuple[str, int], ParsedSchedule | None] = {}
+        # meter -> (sealed chain state as last committed by this process, that state opened):
+        # when the stored bytes are still the ones we wrote, unsealing and parsing are skipped;
+        # any other bytes (another worker moved the meter, a restore) are unsealed afresh
+        self._chains: dict[str, tuple[bytes, HeadEndChain]] = {}
         self._local = threading.local()  # per-thread: schedules found unknown in this batch
 
     # ------------------------------------------------------------------ entry point
     def handle(self, datas: list[bytes], now: datetime) -> list[bytes]:
         """Ingest `datas` in one transaction; return one answer per uplink, in order."""
         for _attempt in range(self.policy.batch_retries):
-            batch, replies = self._plan(datas, now)
+            batch, replies, chains = self._plan(datas, now)
             try:
                 self.store.write_batch(batch)
             except ConcurrentUpdate:
                 self.counters["batch_retries"] += 1
                 continue
+            if len(self._chains) > _CHAIN_CACHE_MAX:
+                self._chains.clear()
+            self._chains.update(chains)  # only what is committed
             break
         else:
             raise ConcurrentUpdate(
@@ -181,7 +189,9 @@ class Ingestor:
         return seal_downlink(reply.downlink, headend=reply.private, meter=reply.public)
 
     # ------------------------------------------------------------------ planning
-    def _plan(self, datas: list[bytes], now: datetime) -> tuple[IngestBatch, list[_Reply]]:
+    def _plan(
+        self, datas: list[bytes], now: datetime
+    ) -> tuple[IngestBatch, list[_Reply], dict[str, tuple[bytes, HeadEndChain]]]:
         batch = IngestBatch()
         self._local.unknown = set()
         claimed: list[str | None] = []
@@ -190,21 +200,23 @@ class Ingestor:
                 claimed.append(peek_header(data).meter_id)
             except ProtocolPeerError:
                 claimed.append(None)
-        stored = self.store.load_meters([m for m in claimed if m is not None])
-        pending = self.store.pending_deliveries(list(stored))
+        stored, pending = self.store.load_for_ingest([m for m in claimed if m is not None])
         views: dict[str, _MeterView] = {}
         replies: list[_Reply] = []
+        chains: dict[str, tuple[bytes, HeadEndChain]] = {}
         for data, meter_id in zip(datas, claimed, strict=True):
             replies.append(self._one(data, meter_id, stored, views, pending, batch, now))
         for view in views.values():
             if view.touched:
                 rec = view.stored.record
+                sealed = seal_state(self.keys, rec.meter_id, view.chain.to_bytes())
+                chains[rec.meter_id] = (sealed, view.chain)
                 batch.advances.append(
                     MeterAdvance(
                         meter_id=rec.meter_id,
                         expected_seq=rec.last_seq,
                         new_seq=view.chain.last_seq,
-                        chain_state=seal_state(self.keys, rec.meter_id, view.chain.to_bytes()),
+                        chain_state=sealed,
                         last_seen=now,
                         activate=rec.state is MeterState.PROVISIONED,
                         clear_command=view.stored.pending_command is not None,
@@ -215,7 +227,7 @@ class Ingestor:
                         ScheduleConfirmation(rec.meter_id, schedule_id, version, now)
                     )
         self.log_enable_codes(batch, replies)
-        return batch, replies
+        return batch, replies, chains
 
     def _reject(
         self,
@@ -267,11 +279,15 @@ class Ingestor:
                 cached = self._public_cache.get(meter.public_keys)
                 public = cached or PublicKeys.from_bytes(meter.public_keys)
                 self._public_cache[meter.public_keys] = public
-            state = open_state(self.keys, meter_id, meter.chain_state)
+            known = self._chains.get(meter_id)
+            if known is not None and known[0] == meter.chain_state:
+                chain = known[1]
+            else:
+                chain = HeadEndChain.from_bytes(open_state(self.keys, meter_id, meter.chain_state))
             view = _MeterView(
                 stored=meter,
                 public=public,
-                chain=HeadEndChain.from_bytes(state),
+                chain=chain,
                 private=private,
                 last_seen=meter.record.last_seen,
             )
@@ -367,10 +383,15 @@ class Ingestor:
         view.touched = True
         self.counters["duplicates_acknowledged"] += len(opened.duplicates) + len(opened.stale)
         received_us = to_us(now)
+        rows = batch.registration_rows
+        named: tuple[str, int] | None = None  # registrations of one uplink share a schedule
+        schedule: ParsedSchedule | None = None
         for reg in opened.accepted:
-            schedule = self._schedule(reg.schedule_id, reg.schedule_version)
+            if named != (reg.schedule_id, reg.schedule_version):
+                named = (reg.schedule_id, reg.schedule_version)
+                schedule = self._schedule(*named)
             row, charge, expected = registration_row(rec.meter_id, reg, schedule, received_us)
-            batch.registration_rows.append(row)
+            rows.append(row)
             if expected is None and reg.registers and reg.schedule_id:
                 batch.alerts.append(
                     NewAlert(

@@ -9,6 +9,7 @@ another meter's row).
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -28,7 +29,13 @@ def _aead(keys: BoxKeys) -> AESGCM:
             "the box's key file has no storage key (it predates sealed chain state); "
             "create a new key file with `sealmeter headend keys init`"
         )
-    return AESGCM(keys.storage_key)
+    return _aesgcm(keys.storage_key)
+
+
+@lru_cache(maxsize=8)
+def _aesgcm(key: bytes) -> AESGCM:
+    """One AES-GCM object per storage key (building it costs as much as a small seal)."""
+    return AESGCM(key)
 
 
 def seal_state(keys: BoxKeys, meter_id: str, state: bytes) -> bytes:

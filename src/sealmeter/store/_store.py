@@ -165,6 +165,31 @@ class Store:
             ).all()
         return {r.meter_id: _stored_meter(r) for r in rows}
 
+    def load_for_ingest(
+        self, meter_ids: Sequence[str]
+    ) -> tuple[dict[str, StoredMeter], dict[str, list[tuple[str, int]]]]:
+        """`load_meters` and `pending_deliveries` of `meter_ids` in one read (the hot path).
+
+        One connection, one read transaction (a consistent snapshot), two statements of
+        fixed text sent straight to the driver: on PostgreSQL `= ANY(%s)` with one array
+        parameter, so psycopg prepares each statement once whatever the batch size.
+        """
+        ids = sorted(set(meter_ids))
+        if not ids:
+            return {}, {}
+        params: tuple[Any, ...]
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                where, params = "= ANY(%s)", (ids,)
+            else:
+                where, params = "IN (" + ",".join("?" * len(ids)) + ")", tuple(ids)
+            rows = conn.exec_driver_sql(_METER_SQL + where, params).all()
+            pending = conn.exec_driver_sql(_PENDING_SQL.format(where=where), params).all()
+        out: dict[str, list[tuple[str, int]]] = {}
+        for meter_id, schedule_id, version in pending:
+            out.setdefault(meter_id, []).append((schedule_id, version))
+        return {r.meter_id: _stored_meter(r) for r in rows}, out
+
     def registrations_by_seq(
         self, meter_id: str, seqs: Sequence[int]
     ) -> dict[int, RegistrationRecord]:
@@ -671,6 +696,15 @@ def _page(
     items = tuple(conv(r) for r in rows[:limit])
     nxt = str(getattr(rows[limit - 1], name)) if len(rows) > limit else None
     return Page(items, nxt)
+
+
+_METER_SQL = (
+    "SELECT " + ", ".join(c.name for c in s.meters.columns) + " FROM meters WHERE meter_id "  # noqa: S608
+)
+_PENDING_SQL = (
+    "SELECT meter_id, schedule_id, version FROM schedule_deliveries "
+    "WHERE meter_id {where} AND confirmed_us IS NULL ORDER BY meter_id, schedule_id, version"
+)
 
 
 def _meter_record(r: Row[Any]) -> MeterRecord:
