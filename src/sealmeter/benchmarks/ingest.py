@@ -142,16 +142,24 @@ def _worker(
     barrier: Any,
     out: Any,
 ) -> None:
-    """One ingest process: open the store, warm up, wait for the start, ingest, report the end."""
+    """One ingest process: open the store, warm up, wait for the start, ingest, report the end.
+
+    It first becomes its own session, as a head-end process started as its own service
+    would be: Linux's scheduler autogroups share the CPU per session, so processes left in
+    the benchmark's session would split one session's share between them on a busy machine.
+    """
+    if hasattr(os, "setsid"):
+        os.setsid()
     keys = BoxKeys.from_bytes(key_blob, passphrase)
     he = HeadEnd(Store.open(url, schema=schema), keys)
     now = _T0 + timedelta(days=1)
     for batch in warm:  # untimed: connections, statement caches, imports, page cache
         he.handle_uplinks(batch, now)
     barrier.wait()
+    cpu0 = time.process_time()
     for batch in batches:
         he.handle_uplinks(batch, now)
-    out.put(time.time())
+    out.put((time.time(), time.process_time() - cpu0))
     he.close()
 
 
@@ -166,6 +174,7 @@ class _Run:
     crypto_s: float
     answer_s: float
     per_batch: list[tuple[float, float]]
+    busy: float  # share of the wall-clock time the ingest processes spent on a CPU
 
 
 def _one_run(
@@ -198,9 +207,9 @@ def _one_run(
                 elapsed, crypto_s, answer_s = _interleaved(
                     cfg, keys, setup, rounds, meters, per_batch
                 )
-                timed = n_regs
+                timed, busy = n_regs, 1.0
             else:
-                elapsed, timed = _processes(cfg, url, schema, keys, rounds, processes)
+                elapsed, timed, busy = _processes(cfg, url, schema, keys, rounds, processes)
                 crypto_s = answer_s = 0.0
             stored = setup.store.counts()["registrations"]
         finally:
@@ -208,7 +217,7 @@ def _one_run(
             _drop(url, schema)
     if stored != n_regs:
         raise RuntimeError(f"benchmark stored {stored} registrations, expected {n_regs}")
-    return _Run(elapsed, timed, crypto_s, answer_s, per_batch)
+    return _Run(elapsed, timed, crypto_s, answer_s, per_batch, busy)
 
 
 def run_ingest_bench(cfg: IngestBenchConfig = IngestBenchConfig()) -> dict[str, Any]:
@@ -225,6 +234,8 @@ def run_ingest_bench(cfg: IngestBenchConfig = IngestBenchConfig()) -> dict[str, 
     n_regs = n_uplinks * cfg.registrations_per_uplink
     multi_rates: list[float] = []
     single_rates: list[float] = []
+    multi_busy: list[float] = []
+    single_busy: list[float] = []
     scaling: float | None = None
     if cfg.workers <= 1:
         run = _one_run(cfg, keys, meters, rounds, n_regs)
@@ -243,6 +254,7 @@ def run_ingest_bench(cfg: IngestBenchConfig = IngestBenchConfig()) -> dict[str, 
             for n in order:
                 r = _one_run(cfg, keys, meters, rounds, n_regs, processes=n)
                 (multi_rates if n > 1 else single_rates).append(r.timed_regs / r.elapsed)
+                (multi_busy if n > 1 else single_busy).append(r.busy)
         full = statistics.median(multi_rates)
         scaling = statistics.median(m / s for m, s in zip(multi_rates, single_rates, strict=True))
     crypto = n_regs / crypto_s
@@ -290,6 +302,13 @@ def run_ingest_bench(cfg: IngestBenchConfig = IngestBenchConfig()) -> dict[str, 
         "scaling_is": None
         if scaling is None
         else "median over the pairs of (N-process rate / 1-process rate)",
+        "worker_cpu_busy": None
+        if not multi_busy
+        else {
+            "multi": [round(x, 2) for x in multi_busy],
+            "single": [round(x, 2) for x in single_busy],
+            "is": "CPU seconds of the ingest processes / (wall-clock seconds x processes)",
+        },
         "cpus": os.cpu_count(),
         "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
@@ -340,12 +359,12 @@ def _processes(
     keys: BoxKeys,
     rounds: list[list[tuple[str, bytes]]],
     n: int,
-) -> tuple[float, int]:
+) -> tuple[float, int, float]:
     """`n` ingest processes, each owning every n-th meter (round order kept per process).
 
     Each ingests its share of the first round untimed (warm-up), then all start at once;
-    returns the wall-clock seconds from the start to the last finish, and the registrations
-    ingested in that time.
+    returns the wall-clock seconds from the start to the last finish, the registrations
+    ingested in that time, and the share of that time the workers spent on a CPU.
     """
     warm_rounds, timed_rounds = (rounds[:1], rounds[1:]) if len(rounds) > 1 else ([], rounds)
     passphrase = os.urandom(16).hex().encode()
@@ -379,10 +398,12 @@ def _processes(
         procs.append(p)
     barrier.wait(timeout=600)
     start = time.time()
-    ends: list[float] = [float(out.get(timeout=600)) for _ in procs]
+    reports: list[tuple[float, float]] = [out.get(timeout=600) for _ in procs]
+    ends = [end for end, _ in reports]
     for p in procs:
         p.join(timeout=60)
         if p.exitcode != 0:
             raise RuntimeError(f"an ingest worker failed with exit code {p.exitcode}")
     timed = sum(len(r) for r in timed_rounds) * cfg.registrations_per_uplink
-    return max(ends) - start, timed
+    elapsed = max(ends) - start
+    return elapsed, timed, sum(cpu for _, cpu in reports) / (elapsed * n)

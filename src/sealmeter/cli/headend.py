@@ -535,7 +535,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         as_json: AsJson = False,
         store: Annotated[str, typer.Option("--store", help="sqlite or postgresql.")] = "sqlite",
         workers: Annotated[int, typer.Option("--workers", min=1, help="Ingest processes.")] = 1,
-        meters: Annotated[int, typer.Option("--meters", min=1, help="Provisioned meters.")] = 200,
+        meters: Annotated[
+            int | None,
+            typer.Option("--meters", min=1, help="Provisioned meters (default 200 per worker)."),
+        ] = None,
         per_uplink: Annotated[
             int, typer.Option("--registrations-per-uplink", min=1, help="Registrations per call.")
         ] = 24,
@@ -552,7 +555,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         cfg = IngestBenchConfig(
             store=store,
             workers=workers,
-            meters=meters,
+            meters=meters if meters is not None else 200 * workers,
             registrations_per_uplink=per_uplink,
             batch=batch,
             postgres_url=postgres_url,
