@@ -139,6 +139,24 @@ def test_restart_continues_the_chain_exactly(
     again.close()
 
 
+def test_two_head_ends_alternating_on_one_meter_each_see_the_others_chain(
+    database: Database, box_keys: BoxKeys, make_meter: MakeMeter
+) -> None:
+    # each head-end keeps the chain state it committed; the other's commit must replace it
+    first, second = HeadEnd(database.open(), box_keys), HeadEnd(database.open(), box_keys)
+    m = provisioned(first, make_meter)
+    for h, he in enumerate((first, second, first, second, first), start=1):
+        now = T0 + timedelta(hours=h)
+        m.register(now, USAGE)
+        down = m.accept(he.handle_uplink(m.uplink(now), now), now)
+        assert down.enable_code is not None
+        assert down.enable_code.acked_seq == h
+    assert [r.seq for r in first.list_registrations().items] == [1, 2, 3, 4, 5]
+    assert rejections(first) == []
+    first.close()
+    second.close()
+
+
 def test_every_rejection_reason_is_recorded(
     headend: HeadEnd, make_meter: MakeMeter, box_keys: BoxKeys
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -34,6 +35,7 @@ from sealmeter.store import (
     migrate,
     open_engine,
 )
+from sealmeter.store._engine import SYNC_ENV
 from sealmeter.store._schema import metadata
 from tests.store.conftest import Database
 
@@ -256,3 +258,26 @@ def test_schema_names_are_checked() -> None:
         open_engine("sqlite://", schema="x")
     with pytest.raises(StoreConfigError, match="identifier"):
         open_engine("postgresql+psycopg://postgres@127.0.0.1/test", schema='x"; drop')
+
+
+@pytest.mark.parametrize(("setting", "level"), [(None, 1), ("full", 2), ("EXTRA", 3)])
+def test_sqlite_is_wal_with_the_chosen_synchronous_level(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str | None, level: int
+) -> None:
+    if setting is None:
+        monkeypatch.delenv(SYNC_ENV, raising=False)
+    else:
+        monkeypatch.setenv(SYNC_ENV, setting)
+    engine = open_engine(f"sqlite:///{tmp_path / 'sync.db'}")
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == level
+    finally:
+        engine.dispose()
+
+
+def test_an_unknown_synchronous_level_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SYNC_ENV, "sometimes")
+    with pytest.raises(StoreConfigError, match="NORMAL, FULL or EXTRA"):
+        open_engine("sqlite://")

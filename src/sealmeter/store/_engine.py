@@ -9,6 +9,7 @@ tenants can be isolated from each other.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -19,11 +20,13 @@ from sqlalchemy.pool import StaticPool
 
 from sealmeter.store.errors import StoreConfigError, StoreUnavailable
 
-__all__ = ["DEFAULT_URL", "WRITE_OPTION", "drop_schema", "open_engine"]
+__all__ = ["DEFAULT_URL", "SYNC_ENV", "WRITE_OPTION", "drop_schema", "open_engine"]
 
 DEFAULT_URL = "sqlite:///sealmeter.db"
 WRITE_OPTION = "sealmeter_write"
 """Execution option marking a connection that will write (SQLite: BEGIN IMMEDIATE)."""
+SYNC_ENV = "SEALMETER_SQLITE_SYNCHRONOUS"
+"""Environment variable choosing SQLite's `PRAGMA synchronous` (NORMAL, FULL or EXTRA)."""
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -59,7 +62,23 @@ def open_engine(url: str = DEFAULT_URL, *, schema: str | None = None) -> Engine:
     )
 
 
+def _sqlite_synchronous() -> str:
+    """`PRAGMA synchronous` for SQLite: NORMAL by default, FULL or EXTRA on request.
+
+    In WAL mode NORMAL loses no committed transaction when the process crashes; only an OS
+    crash or power loss may undo the last transactions committed before it (the database
+    stays consistent). FULL syncs the WAL at every commit, so even that cannot happen.
+    """
+    value = os.environ.get(SYNC_ENV, "NORMAL").strip().upper()
+    if value not in ("NORMAL", "FULL", "EXTRA"):
+        raise StoreConfigError(
+            f"{SYNC_ENV}={value!r} is not a SQLite synchronous level; use NORMAL, FULL or EXTRA"
+        )
+    return value
+
+
 def _sqlite_engine(url: str, *, in_memory: bool) -> Engine:
+    synchronous = _sqlite_synchronous()
     kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
     if in_memory:
         kwargs["poolclass"] = StaticPool  # one shared in-memory database for every thread
@@ -71,7 +90,7 @@ def _sqlite_engine(url: str, *, in_memory: bool) -> Engine:
         cur = dbapi_conn.cursor()
         if not in_memory:
             cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
