@@ -201,9 +201,14 @@ def insert_tuples(
         return
     names = ", ".join(cols)
     if conn.dialect.name == "postgresql":
-        marks = ", ".join(["%s"] * len(cols))
+        # one statement for the whole batch: every column goes as one typed array and the
+        # server unnests them into rows (one executor run instead of one per row); the
+        # statement text depends on the columns only, so psycopg prepares it once
+        arrays = ", ".join(f"%s::{table.c[c].type.compile(dialect=conn.dialect)}[]" for c in cols)
         tail = " ON CONFLICT DO NOTHING" if ignore else ""
-        sql = f"INSERT INTO {table.name} ({names}) VALUES ({marks}){tail}"  # noqa: S608
+        sql = f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays}){tail}"  # noqa: S608
+        conn.exec_driver_sql(sql, tuple(list(column) for column in zip(*rows, strict=True)))
+        return
     else:
         marks = ", ".join(["?"] * len(cols))
         verb = "INSERT OR IGNORE" if ignore else "INSERT"
