@@ -25,7 +25,7 @@ def main() -> int:
     """Run the configurations and print their figures."""
     print(json.dumps(run_ingest_bench(IngestBenchConfig(store="sqlite"))), flush=True)
     if _postgres_up():
-        cfg = IngestBenchConfig(store="postgresql", workers=2)
+        cfg = IngestBenchConfig(store="postgresql", workers=2, meters=400)  # 200 per worker
         print(json.dumps(run_ingest_bench(cfg)), flush=True)
     return 0
 
