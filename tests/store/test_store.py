@@ -236,8 +236,11 @@ def test_time_filters_are_half_open(store: Store) -> None:
         meter_id="m1", since=T0 + timedelta(hours=2), until=T0 + timedelta(hours=4)
     ).items
     assert [r.seq for r in got] == [2, 3]
+    # A registration is stamped when its segment closes: billing periods are (since, until].
     between = store.registrations_between(["m1"], T0 + timedelta(hours=4), T0 + timedelta(days=1))
-    assert [r.seq for r in between] == [4, 5]
+    assert [r.seq for r in between] == [5]
+    ending = store.registrations_between(["m1"], T0 + timedelta(hours=2), T0 + timedelta(hours=4))
+    assert [r.seq for r in ending] == [3, 4]
 
 
 @pytest.mark.parametrize(

@@ -112,7 +112,10 @@ def customer_refs(store: Store) -> list[str]:
 
 
 def compute_bill(store: Store, customer_ref: str, start: datetime, end: datetime) -> Bill:
-    """The bill of `customer_ref` for `[start, end)`: per register, standing charge, total.
+    """The bill of `customer_ref` for the period from `start` to `end`: registers, standing, total.
+
+    Registrations are stamped when their segment closes, so the period takes those stamped in
+    `(start, end]` (a registration at exactly `end` holds usage from before `end`).
 
     Each register line is the sum of the exact recomputed charges, rounded once with the
     tariff core's rule (`round_money`); the standing charge comes from the tariff core's own

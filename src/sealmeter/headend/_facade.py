@@ -347,7 +347,7 @@ class HeadEnd:
 
     # ------------------------------------------------------------------ billing
     def bill(self, customer_ref: str, period_start: datetime, period_end: datetime) -> Bill:
-        """The bill of one customer for `[period_start, period_end)`, recomputed and reconciled."""
+        """One customer's bill: registrations stamped in (start, end], recomputed, reconciled."""
         return compute_bill(
             self.store, customer_ref, ensure_utc(period_start), ensure_utc(period_end)
         )

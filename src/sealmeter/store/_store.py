@@ -346,7 +346,12 @@ class Store:
     def registrations_between(
         self, meter_ids: Sequence[str], since: datetime, until: datetime
     ) -> list[RegistrationRecord]:
-        """Every registration of `meter_ids` with `since <= time < until`, by meter and seq."""
+        """Every registration of `meter_ids` with `since < time <= until`, by meter and seq.
+
+        A registration is stamped when its segment closes, so it holds usage from before its
+        time: one stamped exactly at `until` belongs to the period ending there, and one
+        stamped exactly at `since` to the period before.
+        """
         t = s.registrations
         with self.engine.connect() as conn:
             rows = conn.execute(
@@ -354,8 +359,8 @@ class Store:
                 .where(
                     and_(
                         t.c.meter_id.in_(list(meter_ids)),
-                        t.c.time_us >= to_us(since),
-                        t.c.time_us < to_us(until),
+                        t.c.time_us > to_us(since),
+                        t.c.time_us <= to_us(until),
                     )
                 )
                 .order_by(t.c.meter_id, t.c.seq)
