@@ -8,13 +8,13 @@ from fastapi import FastAPI
 
 from sealmeter import __version__
 from sealmeter.clock import Clock, SystemClock
+from sealmeter.transport import uplink_router
 from sealmeter.web import _routes_billing, _routes_meters, _routes_ops, _routes_records
 from sealmeter.web._deps import Doors
 from sealmeter.web._metrics import RequestMetrics
 from sealmeter.web._port import FleetStates, OperatorApi
 from sealmeter.web._problems import install_error_handlers
 from sealmeter.web._tokens import TokenStore
-from sealmeter.web._uplink import uplink_routes
 from sealmeter.web.dashboard._pages import router as dashboard_router
 
 __all__ = ["create_app"]
@@ -62,7 +62,7 @@ def create_app(
     handler: Callable[[bytes], bytes] = lambda data: headend.handle_uplink(  # noqa: E731
         data, the_clock.now()
     )
-    app.include_router(uplink_routes(handler))
+    app.include_router(uplink_router(handler))
     for module in (_routes_meters, _routes_records, _routes_billing, _routes_ops):
         app.include_router(module.router)
     app.include_router(dashboard_router)
