@@ -11,6 +11,8 @@ import socket
 
 import pytest
 
+from tests._support import unavailable
+
 
 def _reachable(host: str, port: int, timeout: float = 1.0) -> bool:
     try:
@@ -24,10 +26,7 @@ def require_service(name: str, host: str, port: int) -> None:
     """Skip (or under CI=true fail) the calling test when `name` is not listening."""
     if _reachable(host, port):
         return
-    reason = f"{name} is not reachable at {host}:{port}; start it to run this test"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI requires {reason}")
-    pytest.skip(reason)
+    unavailable(f"{name} is not reachable at {host}:{port}; start it to run this test")
 
 
 @pytest.fixture

@@ -2,30 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
-TARGET = Path(__file__).resolve().parents[2] / "fuzz" / "tariff_inputs.py"
+from tests._support import run_fuzz_target
 
 
 def test_fuzz_target_survives_a_short_run(tmp_path: Path) -> None:
-    try:
-        import atheris  # noqa: F401
-    except ImportError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI requires atheris for the fuzz run: {exc}")
-        pytest.skip(f"atheris cannot be imported here ({exc}); install it to fuzz")
-    done = subprocess.run(
-        [sys.executable, str(TARGET), "-atheris_runs=3000", "-seed=4242", "-max_len=1024"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    assert "Done 3000" in done.stderr
+    run_fuzz_target("tariff_inputs.py", tmp_path, runs=3000, seed=4242, max_len=1024)

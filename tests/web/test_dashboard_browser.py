@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from sealmeter.web import Role
+from tests._support import unavailable
 from tests.web.conftest import WebEnv
 
 pytestmark = pytest.mark.browser
@@ -36,10 +37,7 @@ def _chromium() -> str:
     path = os.environ.get("SEALMETER_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
     if os.path.exists(path):
         return path
-    reason = "Chromium is not installed (run `make sysdeps` or apt-get install chromium)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI requires the browser tests: {reason}")
-    pytest.skip(reason)
+    unavailable("Chromium is not installed (run `make sysdeps` or apt-get install chromium)")
 
 
 @dataclass

@@ -1,0 +1,53 @@
+"""Test kit shared by every part's tests: missing prerequisites and fuzz-target runs.
+
+A prerequisite that is missing (a service, a system package, atheris) skips the test with its
+reason on a developer's laptop and fails it under `CI=true`, so CI always proves the real path.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+FUZZ_DIR = Path(__file__).resolve().parents[1] / "fuzz"
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip the calling test because of `reason`, or fail it when running under CI=true."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI requires this test to run, but {reason}")
+    pytest.skip(reason)
+
+
+def require_atheris() -> None:
+    """Make sure the atheris fuzzer can be imported (see `unavailable`)."""
+    try:
+        import atheris  # noqa: F401
+    except ImportError as exc:
+        unavailable(f"atheris cannot be imported here ({exc}); install it to fuzz")
+
+
+def run_fuzz_target(target: str, cwd: Path, *, runs: int, seed: int, max_len: int) -> None:
+    """Run `fuzz/<target>` for `runs` inputs and assert it finished every one without a finding."""
+    require_atheris()
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(FUZZ_DIR / target),
+            f"-atheris_runs={runs}",
+            f"-seed={seed}",
+            f"-max_len={max_len}",
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert f"Done {runs}" in done.stderr
