@@ -56,8 +56,7 @@ def list_meters(
         cursor=cursor,
         limit=limit,
     )
-    items = [MeterOut.of(m, _state(states, m.meter_id)) for m in page.items]
-    return PageOut[MeterOut](items=items, next_cursor=page.next_cursor)
+    return PageOut[MeterOut].of(page, lambda m: MeterOut.of(m, _state(states, m.meter_id)))
 
 
 def _state(states: Mapping[str, FleetState], meter_id: str) -> str | None:

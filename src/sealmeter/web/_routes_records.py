@@ -54,9 +54,7 @@ def list_registrations(
     page = ctx.headend.list_registrations(
         meter_id=meter, since=since, until=until, cursor=cursor, limit=limit
     )
-    return PageOut[RegistrationOut](
-        items=[RegistrationOut.of(r) for r in page.items], next_cursor=page.next_cursor
-    )
+    return PageOut[RegistrationOut].of(page, RegistrationOut.of)
 
 
 @router.get("/alerts", response_model=PageOut[AlertOut], responses=errors(400), tags=["alerts"])
@@ -84,9 +82,7 @@ def list_alerts(
         cursor=cursor,
         limit=limit,
     )
-    return PageOut[AlertOut](
-        items=[AlertOut.of(a) for a in page.items], next_cursor=page.next_cursor
-    )
+    return PageOut[AlertOut].of(page, AlertOut.of)
 
 
 @router.post(
@@ -124,9 +120,7 @@ def list_rejections(
     page = ctx.headend.list_rejections(
         meter_id=meter, since=since, until=until, cursor=cursor, limit=limit
     )
-    return PageOut[RejectionOut](
-        items=[RejectionOut.of(r) for r in page.items], next_cursor=page.next_cursor
-    )
+    return PageOut[RejectionOut].of(page, RejectionOut.of)
 
 
 @router.get(
@@ -149,6 +143,4 @@ def list_enable_codes(
     page = ctx.headend.list_enable_codes(
         meter_id=meter, since=since, until=until, cursor=cursor, limit=limit
     )
-    return PageOut[EnableCodeOut](
-        items=[EnableCodeOut.of(e) for e in page.items], next_cursor=page.next_cursor
-    )
+    return PageOut[EnableCodeOut].of(page, EnableCodeOut.of)

@@ -7,6 +7,7 @@ durations as whole seconds, binary values as lower-case hex. Every error, everyw
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
@@ -20,6 +21,7 @@ from sealmeter.store import (
     FleetSummary,
     Health,
     MeterRecord,
+    Page,
     RegistrationRecord,
     RejectionRecord,
     ScheduleDelivery,
@@ -51,6 +53,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 _STRICT = ConfigDict(extra="forbid")
 
@@ -74,6 +77,11 @@ class PageOut(BaseModel, Generic[T]):
 
     items: list[T]
     next_cursor: str | None = Field(description="Cursor of the next page; null on the last page")
+
+    @classmethod
+    def of(cls, page: Page[R], convert: Callable[[R], T]) -> PageOut[T]:
+        """The API form of a store page, each item turned into its schema by `convert`."""
+        return cls(items=[convert(x) for x in page.items], next_cursor=page.next_cursor)
 
 
 class MeterOut(BaseModel):
