@@ -11,13 +11,16 @@ import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from sealmeter.cli import app
 from sealmeter.headend import BoxKeys, HeadEnd
 from sealmeter.headend._ingest import REJECTION_ANSWER
-from sealmeter.headend._rollover import rollover_state
 from sealmeter.headend.testing import MeterSide
+from sealmeter.headend.verify_bill import verify_export
 from sealmeter.meter import CallPolicy, Meter, MeterConfig
 from sealmeter.nvm import Eeprom
 from sealmeter.protocol import (
@@ -107,7 +110,7 @@ def test_both_keys_roll_twice_while_the_meter_reports_exactly_once(
         he.renew_meter_keys(meter.meter_id, rig.t)
         rig.run(timedelta(days=2), lose=lose)
         stored = he.store.get_meter(meter.meter_id)
-        assert rollover_state(stored).idle, f"round {round_}: rollover not finished"
+        assert he.rollover(meter.meter_id).idle, f"round {round_}: rollover not finished"
         assert stored.rollover is None
         assert stored.record.key_version == 2 + round_
     rig.run(timedelta(days=1), lose=lose)
@@ -133,7 +136,7 @@ def test_an_in_memory_headend_rolls_both_keys() -> None:
     he.roll_box_keys(Suite.EC_MODERN, rig.t)
     he.renew_meter_keys(rig.meter.meter_id, rig.t)
     rig.run(timedelta(days=1))
-    assert rollover_state(he.store.get_meter(rig.meter.meter_id)).idle
+    assert he.rollover(rig.meter.meter_id).idle
     assert rig.rejected == 0
     stored = rig.stored_seqs()
     assert stored == list(range(1, len(stored) + 1))
@@ -204,8 +207,8 @@ def test_the_previous_box_key_is_retired_per_meter_at_its_first_uplink_to_the_ne
     a.box_public = new_box
     down = a.accept(he.handle_uplink(a.uplink(t), t), t)
     assert down.commands == ()
-    assert rollover_state(he.store.get_meter("ms-a")).idle
-    assert not rollover_state(he.store.get_meter("ms-b")).idle
+    assert he.rollover("ms-a").idle
+    assert not he.rollover("ms-b").idle
     t += timedelta(hours=1)
     a.box_public = old_box  # a (or someone with a's keys) seals to the retired box key
     assert he.handle_uplink(a.uplink(t), t) == REJECTION_ANSWER
@@ -244,7 +247,7 @@ def test_a_symmetric_meter_renews_its_secret_derived_under_the_old_one(
     up = Uplink("ms-sym", t, side.last_nonce, tuple(side.queue), None, encode_announcement(ann))
     data = seal_uplink(up, meter=new, headend=new.public())
     side.accept(he.handle_uplink(data, t), t)
-    assert rollover_state(he.store.get_meter("ms-sym")).idle
+    assert he.rollover("ms-sym").idle
     # the old secret opens nothing any more
     forged = _forge("ms-sym", old, old.public(), t + timedelta(minutes=5))
     assert he.handle_uplink(forged, t + timedelta(minutes=5)) == REJECTION_ANSWER
@@ -273,5 +276,66 @@ def test_unsolicited_and_wrong_epoch_announcements_change_nothing(
         assert he.handle_uplink(data, t) == REJECTION_ANSWER
         t += timedelta(minutes=1)
     assert he.meter_public_keys("ms-u") == keys0
-    assert rollover_state(he.store.get_meter("ms-u")).renew_epoch == 2
+    assert he.rollover("ms-u").renew_epoch == 2
     assert len(he.list_rejections(meter_id="ms-u").items) == 2
+
+
+def test_a_customer_export_spans_a_box_key_rollover(
+    headend: HeadEnd, make_meter: Callable[..., MeterSide]
+) -> None:
+    he = headend
+    side = make_meter("ms-x", 8)
+    he.provision(side.provisioning("c-x"), T0)
+    t = T0 + timedelta(hours=1)
+    for step in range(4):
+        if step == 2:
+            he.roll_box_keys(Suite.EC_MODERN, t)
+        side.register(t, {"1.8.1": (100 + step, schedule_charge())})
+        down = side.accept(he.handle_uplink(side.uplink(t), t), t)
+        for command in down.commands:
+            order = decode_order(command.argument)
+            new = verify_order(order, meter_id="ms-x", suite=Suite.EC_MODERN)
+            assert new is not None
+            side.box_public = new
+        t += timedelta(hours=1)
+    report = verify_export(
+        he.export_registrations("ms-x"), public_keys=side.keys.public().to_bytes()
+    )
+    # every uplink verifies and decrypts (before and after the rollover); only the charges
+    # cannot be recomputed, as these test registrations name no schedule
+    assert [p for p in report.problems if "cannot recompute" not in p] == []
+    assert sorted(p.split()[1] for p in report.problems) == ["1", "2", "3", "4"]
+
+
+def test_the_rollover_commands(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, make_meter: Callable[..., MeterSide]
+) -> None:
+    monkeypatch.setenv("SEALMETER_KEY_PASSPHRASE", "rollover cli test")
+    monkeypatch.setenv("SEALMETER_DB", f"sqlite:///{tmp_path / 'he.db'}")
+    monkeypatch.setenv("SEALMETER_KEYS", str(tmp_path / "box.json"))
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def ok(*args: str) -> str:
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    ok("headend", "keys", "init")
+    keys = BoxKeys.load(tmp_path / "box.json", b"rollover cli test")
+    he = HeadEnd.open(f"sqlite:///{tmp_path / 'he.db'}", keys)
+    side = MeterSide("cli-r", keys.public(Suite.EC_MODERN), random.Random(1))
+    he.provision(side.provisioning("c"), T0)
+    he.close()
+    assert "renewal -" in ok("headend", "rollover", "status", "cli-r")
+    assert "key version 2 ordered" in ok("headend", "rollover", "renew", "cli-r")
+    out = ok("headend", "rollover", "box-keys", "--out", "box2.json")
+    assert "box2.json" in out
+    status = ok("headend", "rollover", "status", "cli-r")
+    assert keys.private(Suite.EC_MODERN).key_id.hex() in status
+    assert "renewal 2" in status
+    new = BoxKeys.load(tmp_path / "box2.json", b"rollover cli test")
+    assert new.previous[Suite.EC_MODERN].key_id == keys.private(Suite.EC_MODERN).key_id
+    assert new.private(Suite.EC_MODERN).key_id != keys.private(Suite.EC_MODERN).key_id
+    refused = runner.invoke(app, ["headend", "rollover", "box-keys", "--out", "box2.json"])
+    assert refused.exit_code == 2

@@ -19,7 +19,12 @@ from sealmeter.headend._ingest import Ingestor
 from sealmeter.headend._keys import BoxKeys
 from sealmeter.headend._lifecycle import MeterEvent, next_state
 from sealmeter.headend._policy import Policy
-from sealmeter.headend._rollover import RolloverState, request_renewal, roll_box_keys
+from sealmeter.headend._rollover import (
+    RolloverState,
+    request_renewal,
+    roll_box_keys,
+    rollover_state,
+)
 from sealmeter.headend._schedules import parse_schedule
 from sealmeter.headend._sealing import seal_secret, seal_state
 from sealmeter.headend._watch import fleet_summary, watch_fleet
@@ -163,6 +168,10 @@ class HeadEnd:
     def roll_box_keys(self, suite: Suite, now: datetime | None = None) -> BoxKeys:
         """New box keys for `suite`, announced to every meter; returns them to save."""
         return roll_box_keys(self, suite, self._now(now))
+
+    def rollover(self, meter_id: str) -> RolloverState:
+        """The key rollover under way for a meter (`idle` when none)."""
+        return rollover_state(self.store.get_meter(meter_id))
 
     def use_keys(self, keys: BoxKeys) -> None:
         """Serve with `keys` from now on (after a box key rollover)."""

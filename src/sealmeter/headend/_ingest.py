@@ -49,6 +49,7 @@ from sealmeter.protocol import (
     Suite,
     SuiteDowngrade,
     TamperKind,
+    UnexpectedRollover,
     WrongDirection,
     WrongRecipient,
     WrongSender,
@@ -89,6 +90,7 @@ _REASONS: tuple[tuple[type[ProtocolPeerError], RejectionReason], ...] = (
     (DecryptionFailed, RejectionReason.DECRYPT_FAILED),
     (ReaddressedMessage, RejectionReason.WRONG_RECIPIENT),
     (ReplayedUplink, RejectionReason.REPLAY),
+    (UnexpectedRollover, RejectionReason.REPLAY),  # a stale or unsolicited key rollover
     (ChainStale, RejectionReason.REPLAY),
     (ChainConflict, RejectionReason.DUPLICATE_CONFLICT),
     (ChainReorder, RejectionReason.REORDERED),
