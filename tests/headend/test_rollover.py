@@ -41,6 +41,7 @@ from sealmeter.protocol import (
 )
 from sealmeter.store import Provisioning
 from tests.meter.conftest import DATA, DEVICE_KEY, schedule, seeded
+from tests.store.conftest import Database
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 QUARTER = timedelta(minutes=15)
@@ -339,3 +340,20 @@ def test_the_rollover_commands(
     assert new.private(Suite.EC_MODERN).key_id != keys.private(Suite.EC_MODERN).key_id
     refused = runner.invoke(app, ["headend", "rollover", "box-keys", "--out", "box2.json"])
     assert refused.exit_code == 2
+
+
+def test_a_process_still_on_the_old_key_file_serves_and_never_tells_old_keys_as_new(
+    headend: HeadEnd, make_meter: Callable[..., MeterSide], database: Database
+) -> None:
+    side = make_meter("ms-p", 9)
+    headend.provision(side.provisioning("c-p"), T0)
+    old_keys = headend.keys
+    headend.roll_box_keys(Suite.EC_MODERN, T0)
+    other = HeadEnd(database.open(), old_keys)  # another worker, not restarted yet
+    t = T0 + timedelta(hours=1)
+    down = side.accept(other.handle_uplink(side.uplink(t), t), t)
+    assert down.commands == ()  # no order naming the keys the meter already pins
+    assert not headend.rollover("ms-p").idle  # and the meter is still marked as not moved
+    down = side.accept(headend.handle_uplink(side.uplink(t + timedelta(hours=1)), t), t)
+    assert [decode_order(c.argument).op for c in down.commands] == [RolloverOp.HEADEND_KEYS]
+    other.close()

@@ -203,9 +203,10 @@ class RolloverIngest:
         state = self.state(meter)
         rec = meter.record
         out: list[Command] = []
-        if state.box_key_id:
-            suite = Suite.from_name(rec.suite)
-            order = headend_order(rec.meter_id, 0, keys.private(suite))
+        new_box = keys.sets.get(Suite.from_name(rec.suite))
+        # (a process whose current keys are still the meter's has nothing new to tell it)
+        if state.box_key_id and new_box is not None and new_box.key_id != state.box_key_id:
+            order = headend_order(rec.meter_id, 0, new_box)
             out.append(Command(CommandKind.KEY_ROLLOVER, encode_order(order)))
         if state.renew_epoch:
             order = renew_order(
