@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -357,3 +358,81 @@ def test_a_process_still_on_the_old_key_file_serves_and_never_tells_old_keys_as_
     down = side.accept(headend.handle_uplink(side.uplink(t + timedelta(hours=1)), t), t)
     assert [decode_order(c.argument).op for c in down.commands] == [RolloverOp.HEADEND_KEYS]
     other.close()
+
+
+def test_replayed_and_readdressed_announced_uplinks_change_nothing(
+    headend: HeadEnd, make_meter: Callable[..., MeterSide]
+) -> None:
+    he = headend
+    side, other = make_meter("ms-r", 10), make_meter("ms-r2", 11)
+    for s in (side, other):
+        he.provision(s.provisioning(f"c-{s.meter_id}"), T0)
+    t = T0 + timedelta(hours=1)
+    he.renew_meter_keys("ms-r", t)
+    he.renew_meter_keys("ms-r2", t)
+    new = generate_keys(Suite.EC_MODERN)
+    ann = announce(meter_id="ms-r", epoch=2, seq=1, old=side.keys, new=new)
+    side.register(t, {"1.8.1": (100, schedule_charge())})
+    side.last_nonce = side.rng.randbytes(16)
+    up = Uplink("ms-r", t, side.last_nonce, tuple(side.queue), None, encode_announcement(ann))
+    data = seal_uplink(up, meter=new, headend=he.keys.public(Suite.EC_MODERN))
+    # re-addressed to another meter with a renewal under way: refused, nothing changes
+    keys2 = he.meter_public_keys("ms-r2")
+    forged = seal_uplink(
+        replace(up, meter_id="ms-r2", registrations=()),
+        meter=new,
+        headend=he.keys.public(Suite.EC_MODERN),
+    )
+    assert he.handle_uplink(forged, t) == REJECTION_ANSWER  # the announcement names ms-r
+    assert he.meter_public_keys("ms-r2") == keys2
+    assert he.rollover("ms-r2").renew_epoch == 2
+    # the real one installs; its replay is acknowledged again and stores nothing twice
+    side.keys = new
+    first = he.handle_uplink(data, t)
+    assert first != REJECTION_ANSWER
+    assert he.meter_public_keys("ms-r") == new.public().to_bytes()
+    again = he.handle_uplink(data, t + timedelta(minutes=1))
+    assert again != REJECTION_ANSWER
+    assert [r.seq for r in he.list_registrations(meter_id="ms-r").items] == [1]
+    assert he.get_meter("ms-r").key_version == 2
+    assert he.rollover("ms-r").idle
+
+
+def test_a_crash_between_the_batch_and_the_rollover_commit_loses_nothing(
+    headend: HeadEnd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = Rig(headend, seed=9)
+    he, meter = rig.he, rig.meter
+    rig.run(timedelta(hours=12))
+    he.renew_meter_keys(meter.meter_id, rig.t)
+    he.roll_box_keys(Suite.EC_MODERN, rig.t)
+    rollovers = he._ingestor.rollovers
+    real_commit = rollovers.commit
+    crashes = []
+
+    def crash(store: object, now: datetime) -> None:
+        if rollovers._changes() and len(crashes) < 3:  # only when a rollover step is due
+            crashes.append(now)
+            rollovers.begin()  # the process dies: its pending changes are gone
+            raise RuntimeError("power failed in the head-end")
+        real_commit(he.store, now)
+
+    monkeypatch.setattr(rollovers, "commit", crash)
+    end = rig.t + timedelta(days=2)
+    while rig.t < end:
+        meter.feed_interval(rig.t, rig.t + QUARTER, 250)
+        rig.t += QUARTER
+        if rig.t >= meter.next_call_at():
+            try:
+                answer = he.handle_uplink(meter.make_uplink(rig.t), rig.t)
+            except RuntimeError:
+                meter.call_failed(rig.t)  # no answer ever came
+                continue
+            assert answer != REJECTION_ANSWER
+            meter.accept_downlink(answer, rig.t)
+    assert len(crashes) == 3
+    assert he.rollover(meter.meter_id).idle
+    assert he.get_meter(meter.meter_id).key_version == 2
+    stored = rig.stored_seqs()
+    assert stored == list(range(1, len(stored) + 1))
+    assert len(stored) >= meter.next_seq - 3
