@@ -436,3 +436,20 @@ def test_a_crash_between_the_batch_and_the_rollover_commit_loses_nothing(
     stored = rig.stored_seqs()
     assert stored == list(range(1, len(stored) + 1))
     assert len(stored) >= meter.next_seq - 3
+
+
+def test_the_customer_bill_check_follows_a_meter_key_renewal(headend: HeadEnd) -> None:
+    rig = Rig(headend, seed=12)
+    he, meter = rig.he, rig.meter
+    original = he.meter_public_keys(meter.meter_id)  # what the customer obtained at the start
+    rig.run(timedelta(days=1))
+    he.renew_meter_keys(meter.meter_id, rig.t)
+    rig.run(timedelta(days=1))
+    assert he.get_meter(meter.meter_id).key_version == 2
+    export = he.export_registrations(meter.meter_id)
+    report = verify_export(export, public_keys=original)
+    assert report.problems == ()
+    assert report.registrations == len(rig.stored_seqs())
+    # the same export checked against a key the meter never endorsed fails from the renewal on
+    report = verify_export(export, public_keys=generate_keys().public().to_bytes())
+    assert not report.ok
