@@ -513,7 +513,7 @@ def open_announced_uplink(
         raise ProtocolUsageError("pass the head-end's PrivateKeys and the pinned PublicKeys")
     suite = meter.suite
     if suite is Suite.SYMMETRIC:
-        if headend.secret != meter.secret:
+        if not hmac.compare_digest(headend.secret or b"", meter.secret or b"\x00"):
             raise ProtocolUsageError("in the symmetric suite both sides hold the meter's secret")
         new_private = derive_symmetric(headend, meter_id=meter_id, epoch=epoch, salt=salt)
         opened = open_uplink(
