@@ -352,6 +352,60 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             rec = he.roll_keys(meter_id, data)
         typer.echo(f"{rec.meter_id} now uses key version {rec.key_version}")
 
+    roll_app = typer.Typer(
+        help="Key rollover over the air: the box's keys, and meters renewing their own.",
+        no_args_is_help=True,
+    )
+    he_app.add_typer(roll_app, name="rollover")
+
+    @roll_app.command("renew")
+    def rollover_renew(
+        meter_id: Annotated[str, typer.Argument(help="The meter that renews its key pair.")],
+        db: Db = DEFAULT_DB,
+        schema: Schema = None,
+        keys: Keys = DEFAULT_KEYS,
+    ) -> None:
+        """Order a meter to renew its own keys; the order rides on its next answers."""
+        with _open(db, schema, keys) as he:
+            state = he.renew_meter_keys(meter_id)
+        typer.echo(f"{meter_id}: renewal to key version {state.renew_epoch} ordered")
+
+    @roll_app.command("box-keys")
+    def rollover_box_keys(
+        out: Annotated[Path, typer.Option("--out", help="Where to write the new key file.")],
+        suite: Annotated[str, typer.Option("--suite", help="Which suite's box keys.")] = (
+            "ec-modern"
+        ),
+        db: Db = DEFAULT_DB,
+        schema: Schema = None,
+        keys: Keys = DEFAULT_KEYS,
+    ) -> None:
+        """New box keys for a suite, announced to every meter; serve with the --out file next."""
+        from sealmeter.headend import passphrase_from_env
+        from sealmeter.protocol import Suite
+
+        chosen = _guard(lambda: Suite.from_name(suite))
+        if out.exists():
+            raise _fail(FileExistsError(f"{out} already exists; keys are never overwritten"))
+        with _open(db, schema, keys) as he:
+            new = he.roll_box_keys(chosen)
+            new.save(out, passphrase_from_env(prompt=sys.stdin.isatty()))
+        typer.echo(f"wrote {out}: {new!r}; restart every head-end process with --keys {out}")
+
+    @roll_app.command("status")
+    def rollover_status(
+        meter_id: Annotated[str, typer.Argument(help="The meter to look at.")],
+        db: Db = DEFAULT_DB,
+        schema: Schema = None,
+    ) -> None:
+        """Show the key rollover under way for a meter (box keys pending, renewal ordered)."""
+        with _open(db, schema) as he:
+            state = he.rollover(meter_id)
+            version = he.get_meter(meter_id).key_version
+        box = state.box_key_id.hex() if state.box_key_id else "-"
+        renew = str(state.renew_epoch) if state.renew_epoch else "-"
+        typer.echo(f"{meter_id}: key version {version}; still on box key {box}; renewal {renew}")
+
     @sched_app.command("publish")
     def schedule_publish(
         file: Annotated[Path, typer.Argument(help="Schedule file (TOML or JSON, tariff format).")],

@@ -11,6 +11,7 @@ from sealmeter.headend._ingest import REJECTION_ANSWER
 from sealmeter.headend._keys import PASSPHRASE_ENV, BoxKeys, passphrase_from_env
 from sealmeter.headend._lifecycle import MeterEvent
 from sealmeter.headend._policy import Policy
+from sealmeter.headend._rollover import RolloverState
 from sealmeter.headend._watch import fleet_state
 from sealmeter.headend.errors import (
     BadTransition,
@@ -70,6 +71,7 @@ __all__ = [
     "RejectedUplink",
     "RejectionReason",
     "RejectionRecord",
+    "RolloverState",
     "ScheduleDelivery",
     "ScheduleError",
     "ScheduleRecord",

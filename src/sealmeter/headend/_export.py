@@ -12,7 +12,7 @@ from datetime import datetime
 from sealmeter.headend._disclosure import content_key
 from sealmeter.headend._keys import BoxKeys
 from sealmeter.headend.errors import HeadEndError
-from sealmeter.protocol import Suite
+from sealmeter.protocol import Suite, peek_header
 from sealmeter.store import Bill, Store
 
 __all__ = ["EXPORT_FORMAT", "bills_to_csv", "bills_to_json", "export_meter"]
@@ -91,13 +91,17 @@ def export_meter(
             "verify with a public key, so there is no offline bill check for it"
         )
     private = keys.private(suite)
+    previous = keys.previous.get(suite)  # uplinks sealed before a box key rollover
     uplinks = []
     for body, _disclosure, received in store.uplinks_of(meter_id, since, until):
+        box = private
+        if previous is not None and peek_header(body).recipient_key_id == previous.key_id:
+            box = previous
         uplinks.append(
             {
                 "received_at": received.isoformat(),
                 "envelope": base64.b64encode(body).decode("ascii"),
-                "content_key": base64.b64encode(content_key(body, private)).decode("ascii"),
+                "content_key": base64.b64encode(content_key(body, box)).decode("ascii"),
             }
         )
     schedule_ids = {stored.record.schedule_id} - {None}

@@ -19,6 +19,12 @@ from sealmeter.headend._ingest import Ingestor
 from sealmeter.headend._keys import BoxKeys
 from sealmeter.headend._lifecycle import MeterEvent, next_state
 from sealmeter.headend._policy import Policy
+from sealmeter.headend._rollover import (
+    RolloverState,
+    request_renewal,
+    roll_box_keys,
+    rollover_state,
+)
 from sealmeter.headend._schedules import parse_schedule
 from sealmeter.headend._sealing import seal_secret, seal_state
 from sealmeter.headend._watch import fleet_summary, watch_fleet
@@ -154,6 +160,22 @@ class HeadEnd:
         stored_keys = self._stored_keys(meter_id, public_keys, _suite(meter.suite))
         self.store.rollover_key(meter_id, stored_keys, self._now(now))
         return self.store.get_meter(meter_id).record
+
+    def renew_meter_keys(self, meter_id: str, now: datetime | None = None) -> RolloverState:
+        """Order the meter to renew its own keys in its next answers (docs/headend.md)."""
+        return request_renewal(self, meter_id, self._now(now))
+
+    def roll_box_keys(self, suite: Suite, now: datetime | None = None) -> BoxKeys:
+        """New box keys for `suite`, announced to every meter; returns them to save."""
+        return roll_box_keys(self, suite, self._now(now))
+
+    def rollover(self, meter_id: str) -> RolloverState:
+        """The key rollover under way for a meter (`idle` when none)."""
+        return rollover_state(self.store.get_meter(meter_id))
+
+    def use_keys(self, keys: BoxKeys) -> None:
+        """Serve with `keys` from now on (after a box key rollover)."""
+        self.keys = self._ingestor.keys = keys
 
     def _stored_keys(self, meter_id: str, data: bytes, suite: Suite) -> bytes:
         """What the store keeps of a meter's keys: public keys, or a sealed shared secret."""

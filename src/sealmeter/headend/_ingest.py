@@ -19,6 +19,7 @@ from datetime import datetime
 from sealmeter.headend._billing import registration_row
 from sealmeter.headend._keys import BoxKeys
 from sealmeter.headend._policy import Policy
+from sealmeter.headend._rollover import RolloverIngest
 from sealmeter.headend._schedules import ParsedSchedule, parse_schedule
 from sealmeter.headend._sealing import open_secret, open_state, seal_state
 from sealmeter.headend.errors import HeadEndError, ScheduleError
@@ -48,6 +49,7 @@ from sealmeter.protocol import (
     Suite,
     SuiteDowngrade,
     TamperKind,
+    UnexpectedRollover,
     WrongDirection,
     WrongRecipient,
     WrongSender,
@@ -88,6 +90,7 @@ _REASONS: tuple[tuple[type[ProtocolPeerError], RejectionReason], ...] = (
     (DecryptionFailed, RejectionReason.DECRYPT_FAILED),
     (ReaddressedMessage, RejectionReason.WRONG_RECIPIENT),
     (ReplayedUplink, RejectionReason.REPLAY),
+    (UnexpectedRollover, RejectionReason.REPLAY),  # a stale or unsolicited key rollover
     (ChainStale, RejectionReason.REPLAY),
     (ChainConflict, RejectionReason.DUPLICATE_CONFLICT),
     (ChainReorder, RejectionReason.REORDERED),
@@ -157,6 +160,7 @@ class Ingestor:
         # any other bytes (another worker moved the meter, a restore) are unsealed afresh
         self._chains: dict[str, tuple[bytes, HeadEndChain]] = {}
         self._local = threading.local()  # per-thread: schedules found unknown in this batch
+        self.rollovers = RolloverIngest()  # meters with a key rollover under way
 
     # ------------------------------------------------------------------ entry point
     def handle(self, datas: list[bytes], now: datetime) -> list[bytes]:
@@ -168,6 +172,7 @@ class Ingestor:
             except ConcurrentUpdate:
                 self.counters["batch_retries"] += 1
                 continue
+            self.rollovers.commit(self.store, now)
             if len(self._chains) > _CHAIN_CACHE_MAX:
                 self._chains.clear()
             self._chains.update(chains)  # only what is committed
@@ -194,6 +199,7 @@ class Ingestor:
     ) -> tuple[IngestBatch, list[_Reply], dict[str, tuple[bytes, HeadEndChain]]]:
         batch = IngestBatch()
         self._local.unknown = set()
+        self.rollovers.begin()
         claimed: list[str | None] = []
         for data in datas:
             try:
@@ -338,9 +344,16 @@ class Ingestor:
                 batch, data, now, RejectionReason.INTERNAL, str(exc), meter, claimed
             )
         try:
-            opened = open_uplink(
-                data, headend=private, meter=view.public, meter_id=claimed, chain=view.chain
-            )
+            if meter.rollover is None:
+                opened = open_uplink(
+                    data, headend=private, meter=view.public, meter_id=claimed, chain=view.chain
+                )
+            else:  # a key rollover is under way (headend/_rollover.py)
+                opened, private, view.public = self.rollovers.open(
+                    self.keys, data, meter, view.public, private, view.chain
+                )
+                if view.private is not None:  # symmetric: the per-meter keys may be new
+                    view.private = private
         except ChainGap as exc:
             batch.alerts.append(
                 NewAlert(
@@ -466,6 +479,8 @@ class Ingestor:
         rec = view.stored.record
         nonce = opened.uplink.nonce
         commands: list[Command] = []
+        if view.stored.rollover is not None:
+            commands += self.rollovers.commands(self.keys, view.stored)
         code: EnableCode | None = None
         if rec.state is MeterState.BLOCKED:
             commands.append(Command(CommandKind.BLOCK))

@@ -14,7 +14,7 @@ import base64
 import json
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sealmeter.headend.errors import HeadEndError, KeyStoreError, KeyStoreLocked
@@ -40,6 +40,8 @@ class BoxKeys:
 
     sets: Mapping[Suite, PrivateKeys]
     storage_key: bytes | None = None  # seals the meters' MAC-chain state in the database
+    previous: Mapping[Suite, PrivateKeys] = field(default_factory=dict)
+    """Key sets replaced by a box key rollover, kept until every meter moved to the new ones."""
 
     def __repr__(self) -> str:
         """Name the suites and key ids only."""
@@ -80,6 +82,11 @@ class BoxKeys:
         if self.storage_key is not None:
             sealed = symmetric_keys(self.storage_key).to_bytes(passphrase)
             doc["storage"] = base64.b64encode(sealed).decode("ascii")
+        if self.previous:
+            doc["previous"] = {
+                s.value: base64.b64encode(k.to_bytes(passphrase)).decode("ascii")
+                for s, k in self.previous.items()
+            }
         return json.dumps(doc, indent=2, sort_keys=True).encode("utf-8")
 
     @classmethod
@@ -90,19 +97,24 @@ class BoxKeys:
             if doc.get("format") != _FORMAT:
                 raise ValueError(f"format {doc.get('format')!r}")
             raw = {Suite.from_name(n): base64.b64decode(v) for n, v in doc["sets"].items()}
+            old = {
+                Suite.from_name(n): base64.b64decode(v) for n, v in doc.get("previous", {}).items()
+            }
         except (ValueError, KeyError, TypeError, AttributeError, ProtocolUsageError) as exc:
             raise KeyStoreError(
                 f"the key file is not a sealmeter box key file ({exc}); restore it from backup"
             ) from None
         sets: dict[Suite, PrivateKeys] = {}
-        for suite, blob in raw.items():
-            try:
-                sets[suite] = PrivateKeys.from_bytes(blob, passphrase)
-            except ProtocolUsageError:
-                raise KeyStoreLocked(
-                    f"cannot decrypt the {suite.value} keys: wrong passphrase (or a corrupt "
-                    f"file); set {PASSPHRASE_ENV} to the right one"
-                ) from None
+        previous: dict[Suite, PrivateKeys] = {}
+        for target, source in ((sets, raw), (previous, old)):
+            for suite, blob in source.items():
+                try:
+                    target[suite] = PrivateKeys.from_bytes(blob, passphrase)
+                except ProtocolUsageError:
+                    raise KeyStoreLocked(
+                        f"cannot decrypt the {suite.value} keys: wrong passphrase (or a corrupt "
+                        f"file); set {PASSPHRASE_ENV} to the right one"
+                    ) from None
         storage: bytes | None = None
         if "storage" in doc:
             try:
@@ -114,7 +126,7 @@ class BoxKeys:
                     f"cannot decrypt the storage key: wrong passphrase (or a corrupt file); "
                     f"set {PASSPHRASE_ENV} to the right one"
                 ) from None
-        return cls(sets, storage)
+        return cls(sets, storage, previous)
 
     def save(self, path: Path, passphrase: bytes) -> None:
         """Write the encrypted key file (mode 0600), atomically; refuse to overwrite."""

@@ -2,7 +2,8 @@
 
 Input: an export of a meter's uplinks (`sealmeter headend export`) and the meter's public
 keys, obtained independently (printed on the meter, or from the utility's letter). Every
-uplink's signature is verified with the meter's key, it is decrypted with its disclosed
+uplink's signature is verified with the meter's key (after a key renewal, with the new key
+the meter announced and its old key endorsed), it is decrypted with its disclosed
 per-message key, the registrations are checked to run without gaps or conflicts, and every
 charge is recomputed with the tariff core from the published schedule. No head-end needed.
 """
@@ -16,19 +17,58 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sealmeter.headend._disclosure import open_disclosed
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+
+from sealmeter.headend._disclosure import EnvelopeParts, open_disclosed, split_envelope
 from sealmeter.headend.errors import HeadEndError
 from sealmeter.protocol import (
+    DecryptionFailed,
     ProtocolPeerError,
     ProtocolUsageError,
     PublicKeys,
     Registration,
+    Suite,
+    WrongSender,
+    decode_announcement,
     decode_uplink,
+    verify_announcement,
 )
 from sealmeter.store import BillLine
 from sealmeter.tariff import RateSchedule, TariffError, round_money, segment_charge
 
 __all__ = ["BillCheck", "verify_export"]
+
+
+def _open_following(
+    envelope: bytes, key: bytes, meter: PublicKeys, meter_id: str
+) -> tuple[bytes, PublicKeys]:
+    """Open one disclosed uplink with the meter's key in use, following a key renewal.
+
+    An uplink signed by another key is accepted only if it carries the meter's announcement of
+    that key, endorsed by the key in use (docs/protocol.md, "Key rollover"); later uplinks are
+    then checked with the announced key.
+    """
+    parts = split_envelope(envelope)
+    if parts.header.sender_key_id == meter.key_id:
+        return open_disclosed(envelope, key, meter), meter
+    # read the announcement with the disclosed key; nothing in it counts until verified
+    unverified = _decrypt_unverified(parts, key)
+    announced = decode_uplink(unverified).key_announcement
+    if not announced:
+        raise WrongSender("the uplink is signed by another key than the meter's and announces none")
+    ann = decode_announcement(announced)
+    new = verify_announcement(ann, meter_id=meter_id, old=meter, epoch=ann.epoch)
+    return open_disclosed(envelope, key, new), new
+
+
+def _decrypt_unverified(parts: EnvelopeParts, key: bytes) -> bytes:
+    aead = ChaCha20Poly1305(key) if parts.header.suite is Suite.EC_MODERN else AESGCM(key)
+    try:
+        plain: bytes = aead.decrypt(parts.nonce, parts.ciphertext, parts.associated)
+    except (InvalidTag, ValueError):
+        raise DecryptionFailed("the disclosed key does not open this uplink") from None
+    return plain
 
 
 @dataclass(frozen=True)
@@ -124,7 +164,7 @@ def verify_export(
     regs: dict[int, Registration] = {}
     for i, (envelope, key) in enumerate(uplinks):
         try:
-            plain = open_disclosed(envelope, key, meter)
+            plain, meter = _open_following(envelope, key, meter, meter_id)
             uplink = decode_uplink(plain)
         except ProtocolPeerError as exc:
             problems.append(f"uplink {i}: {exc}")

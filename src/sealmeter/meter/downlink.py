@@ -18,6 +18,7 @@ from sealmeter.meter.charging import Schedules
 from sealmeter.meter.config import MeterConfig
 from sealmeter.meter.credit import CreditFrame, CreditGrant, RelayEvent, RelayState, relay_after
 from sealmeter.meter.errors import DownlinkRejected
+from sealmeter.meter.rollover import check_order
 from sealmeter.meter.state import ControlState
 from sealmeter.meter.tamper import (
     HousingEvent,
@@ -26,7 +27,7 @@ from sealmeter.meter.tamper import (
     housing_after,
     loop_after,
 )
-from sealmeter.protocol import CommandKind, Downlink, EnableCode
+from sealmeter.protocol import CommandKind, Downlink, EnableCode, RolloverOrder
 from sealmeter.tariff import RateSchedule
 
 __all__ = ["DownlinkResult", "apply_downlink", "reason_of"]
@@ -42,6 +43,8 @@ class DownlinkResult:
     schedules: tuple[tuple[str, int], ...]
     commands: tuple[CommandKind, ...]
     relay: RelayState
+    rollovers: tuple[RolloverOrder, ...] = ()
+    """Key rollover orders, checked for this meter; the module applies them (meter.rollover)."""
 
 
 def reason_of(error: Exception) -> str:
@@ -92,6 +95,7 @@ def apply_downlink(
     """The state after an authentic, fresh downlink (see the module docstring)."""
     book, installed = _schedules(down, book, now)
     relay, housing, loop, bypass = control.relay, control.housing, control.loop, control.bypass
+    rollovers: list[RolloverOrder] = []
     for command in down.commands:
         if command.kind is CommandKind.BLOCK:
             relay = relay_after(relay, RelayEvent.BLOCK_COMMAND)
@@ -106,6 +110,8 @@ def apply_downlink(
             housing = housing_after(housing, HousingEvent.INSPECTION_RESET)
             loop = loop_after(loop, LoopEvent.INSPECTION_RESET)
             bypass = bypass.reset()
+        elif command.kind is CommandKind.KEY_ROLLOVER:
+            rollovers.append(check_order(command.argument, config.meter_id))
         else:
             raise DownlinkRejected(
                 "unsupported-command", f"command {command.kind.name} is not supported"
@@ -146,5 +152,6 @@ def apply_downlink(
         tuple(installed),
         tuple(c.kind for c in down.commands),
         relay,
+        tuple(rollovers),
     )
     return new, book, result

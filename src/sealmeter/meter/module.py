@@ -42,6 +42,7 @@ from sealmeter.meter.errors import (
 from sealmeter.meter.power import PowerState, VoltageWatchdog
 from sealmeter.meter.provisioning import LIFE, LifeEvent, LifeState, ProvisioningExport
 from sealmeter.meter.reglog import RegistrationLog
+from sealmeter.meter.rollover import KeysRecord, RolloverPlan, plan_rollover
 from sealmeter.meter.state import ChainRecord, ControlState, Journal, decode, encode
 from sealmeter.meter.status import build_status
 from sealmeter.meter.store import MeterMemory, nvm_size, seal_secret, unseal_secret
@@ -210,8 +211,11 @@ class Meter:
         self._chain_rec: ChainRecord | None = None
         self._chain: MeterChain | None = None
         self._headend: PublicKeys | None = None
+        self._announcement = b""  # a key renewal not yet confirmed by the head-end
         if keys is not None:
-            self._headend = _stored("keys", lambda: PublicKeys.from_bytes(bytes(_pair(keys)[1])))
+            stored = KeysRecord.from_bytes(keys)
+            self._headend = _stored("keys", lambda: PublicKeys.from_bytes(stored.headend))
+            self._announcement = stored.announcement
             self._chain_rec = decode(ChainRecord, records.require("chain"))
             self._chain = MeterChain.from_bytes(
                 unseal_secret(self._device_key, _CHAIN_LABEL, self._chain_rec.sealed_chain)
@@ -324,7 +328,7 @@ class Meter:
                 raise NotProvisioned(
                     f"meter {self.config.meter_id!r} has no keys yet; provision it first"
                 )
-            sealed = bytes(_pair(blob)[0])
+            sealed = KeysRecord.from_bytes(blob).sealed_keys
             self._keys = _stored("keys", lambda: PrivateKeys.from_bytes(sealed, self._device_key))
         return self._keys
 
@@ -703,7 +707,7 @@ class Meter:
         status = self.status(now)
         queued = self.queued_registrations()
         batch = tuple(queued[:MAX_BATCH])
-        uplink = Uplink(self.config.meter_id, now, nonce, batch, status)
+        uplink = Uplink(self.config.meter_id, now, nonce, batch, status, self._announcement)
         dog = self._control.watchdog
         if dog.state is not CommState.CALLING:
             dog = dog.call_started()
@@ -764,6 +768,15 @@ class Meter:
                 f"the schedules would need more than the {slot.capacity} bytes the module "
                 "keeps for them; send a smaller schedule or fewer at once",
             )
+        assert self._headend is not None
+        keys = plan_rollover(
+            result.rollovers,
+            meter_id=self.config.meter_id,
+            keys=self._private_keys(),
+            headend=self._headend,
+            next_seq=record.next_seq,
+            entropy=self._entropy,
+        )
         # Everything checked: close the segment if the rate changes now, then commit at once.
         if (
             result.schedules
@@ -777,12 +790,30 @@ class Meter:
                 control, watchdog=replace(control.watchdog, next_call=now + FOLLOW_UP)
             )
         self._set_control(control)
+        self._commit_keys(keys)
         self._schedules = schedules
         self._queued_charge = sum(
             (reg.total_charge for reg in self.queued_registrations()), Decimal(0)
         )
         self._check_credit(now)
         return replace(result, relay=self._control.relay)
+
+    def _commit_keys(self, plan: RolloverPlan | None) -> None:
+        """Store the keys after an authentic downlink: its rollover orders applied, and any
+        pending announcement retired (the downlink opened with the new keys). One write."""
+        if plan is None and not self._announcement:
+            return
+        keys = plan.keys if plan is not None else self._private_keys()
+        headend = plan.headend if plan is not None else self._headend
+        assert headend is not None
+        announcement = plan.announcement if plan is not None and plan.renewed else b""
+        blob = self._memory.records.require("keys")
+        sealed = KeysRecord.from_bytes(blob).sealed_keys
+        if plan is not None and plan.renewed:
+            sealed = keys.to_bytes(self._device_key)
+        record = KeysRecord(sealed, headend.to_bytes(), announcement)
+        self._memory.records.write("keys", record.to_bytes())
+        self._keys, self._headend, self._announcement = keys, headend, announcement
 
     # ------------------------------------------------------------------ sensors
     def _detect(self, found: list[Detection], control: ControlState) -> ControlState:

@@ -19,6 +19,7 @@ from sealmeter.protocol._wire import EXACT_DECIMAL, Reader, Writer, make_decimal
 from sealmeter.protocol.errors import (
     MalformedMessage,
     ProtocolUsageError,
+    TrailingData,
     UnsupportedVersion,
 )
 from sealmeter.protocol.messages import (
@@ -39,6 +40,7 @@ from sealmeter.protocol.messages import (
     Uplink,
     build_unchecked,
     from_wire_time,
+    is_announcement_shaped,
     register_usage_unchecked,
     to_wire_time,
 )
@@ -81,6 +83,8 @@ _REG_HEADER = bytes((FORMAT_VERSION, _TYPE_REGISTRATION))
 _BAND = struct.Struct(">Qbq")
 _UPLINK_HEADER = bytes((FORMAT_VERSION, _TYPE_UPLINK))
 _TIME_NONCE_COUNT = struct.Struct(">q16sH")
+_TRAILER_KEY_ANNOUNCEMENT = b"\x01"
+_U16 = struct.Struct(">H")
 _REG_FIXED_SIZE = _REG_FIXED.size
 _BAND_SIZE = _BAND.size
 _unpack_reg_fixed = _REG_FIXED.unpack_from
@@ -472,6 +476,9 @@ def encode_uplink(up: Uplink) -> bytes:
         w.u8(1)
         _put_status(w, up.status)
         parts.append(w.getvalue())
+    if up.key_announcement:  # optional trailer: absent (no bytes at all) when empty
+        parts += (_TRAILER_KEY_ANNOUNCEMENT, _U16.pack(len(up.key_announcement)))
+        parts.append(up.key_announcement)
     return b"".join(parts)
 
 
@@ -503,6 +510,7 @@ def _get_uplink(r: Reader, raws: list[bytes] | None = None) -> Uplink:
         pos = end
     r.skip_to(pos)
     status = _get_status(r) if r.flag("status present") else None
+    announcement = _get_trailer(r) if r.position < len(data) else b""
     if not meter_id:
         raise MalformedMessage("uplink: meter_id must not be empty")
     for reg in regs:
@@ -519,6 +527,22 @@ def _get_uplink(r: Reader, raws: list[bytes] | None = None) -> Uplink:
         nonce=nonce,
         registrations=tuple(regs),
         status=status,
+        key_announcement=announcement,
+    )
+
+
+def _get_trailer(r: Reader) -> bytes:
+    """The optional key-announcement trailer; anything else after the status is trailing data."""
+    data, pos = r.buffer()
+    if data[pos : pos + 1] == _TRAILER_KEY_ANNOUNCEMENT and pos + 3 <= len(data):
+        end = pos + 3 + _U16.unpack_from(data, pos + 1)[0]
+        announcement = data[pos + 3 : end]
+        if end <= len(data) and is_announcement_shaped(announcement):
+            r.skip_to(end)
+            return announcement
+    raise TrailingData(
+        f"uplink has {len(data) - pos} unexpected bytes after its end at offset {pos} (not a "
+        "key-announcement trailer); an extended message is never accepted"
     )
 
 

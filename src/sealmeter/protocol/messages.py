@@ -279,6 +279,9 @@ class Uplink:
     nonce: bytes
     registrations: tuple[Registration, ...] = ()
     status: Status | None = None
+    key_announcement: bytes = b""
+    """A key rollover announcement (`sealmeter.protocol.rollover`), or empty: an optional
+    trailer on the wire, absent when empty (docs/protocol.md, "Key rollover")."""
 
     def __post_init__(self) -> None:
         """Check the batch; every registration and the status must name this meter."""
@@ -297,6 +300,11 @@ class Uplink:
                 raise ProtocolUsageError("status must be a Status or None")
             if self.status.meter_id != self.meter_id:
                 raise ProtocolUsageError("the status names another meter than the uplink")
+        _check_bytes("key_announcement", self.key_announcement, maximum=65535)
+        if self.key_announcement and not is_announcement_shaped(self.key_announcement):
+            raise ProtocolUsageError(
+                "key_announcement must be an encoded KeyAnnouncement (or empty)"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,6 +406,16 @@ class Downlink:
 
 
 _T = TypeVar("_T")
+
+ANNOUNCEMENT_PREFIX = b"\x01\x11"
+"""Version and type bytes every key announcement starts with (`protocol.rollover`)."""
+MIN_ANNOUNCEMENT = 39
+"""Bytes of the shortest possible encoded key announcement."""
+
+
+def is_announcement_shaped(data: bytes) -> bool:
+    """Whether `data` can be a key announcement (prefix and minimum size; decode checks all)."""
+    return len(data) >= MIN_ANNOUNCEMENT and data[:2] == ANNOUNCEMENT_PREFIX
 
 
 def build_unchecked(cls: type[_T], **fields: object) -> _T:

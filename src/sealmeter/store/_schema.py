@@ -58,6 +58,7 @@ meters = Table(
     Column("last_seen_us", BigInteger, nullable=True),
     Column("blocked_reason", Text, nullable=True),
     Column("pending_command", String(32), nullable=True),
+    Column("rollover", LargeBinary, nullable=True),  # key rollover state (headend/_rollover.py)
 )
 
 meter_keys = Table(

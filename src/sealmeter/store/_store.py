@@ -83,6 +83,7 @@ class StoredMeter:
     public_keys: bytes
     chain_state: bytes
     pending_command: str | None
+    rollover: bytes | None = None  # key rollover state, opaque to the store
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +297,67 @@ class Store:
                 .values(public_keys=public_keys, key_version=version)
             )
         return version
+
+    def set_rollover(
+        self,
+        meter_id: str,
+        expected: bytes | None,
+        new: bytes | None,
+        *,
+        at: datetime,
+        public_keys: bytes | None = None,
+    ) -> bool:
+        """Compare-and-set a meter's key rollover state; with `public_keys`, roll its keys too.
+
+        Returns False (changing nothing) when the stored state is no longer `expected`, e.g.
+        another worker moved it first. New public keys retire the current ones as
+        `rollover_key` does, in the same transaction.
+        """
+        column = s.meters.c.rollover
+        match = column.is_(None) if expected is None else column == expected
+        try:
+            return self._set_rollover(meter_id, match, new, at, public_keys)
+        except IntegrityError:  # another worker installed the same key version first
+            return False
+
+    def _set_rollover(
+        self, meter_id: str, match: Any, new: bytes | None, at: datetime, public_keys: bytes | None
+    ) -> bool:
+        with self._tx() as conn:
+            row = conn.execute(
+                select(s.meters.c.key_version).where(and_(s.meters.c.meter_id == meter_id, match))
+            ).first()
+            if row is None:
+                return False
+            values: dict[str, Any] = {"rollover": new}
+            if public_keys is not None:
+                when = to_us(at)
+                version = int(row.key_version) + 1
+                conn.execute(
+                    update(s.meter_keys)
+                    .where(
+                        and_(
+                            s.meter_keys.c.meter_id == meter_id,
+                            s.meter_keys.c.key_version == row.key_version,
+                        )
+                    )
+                    .values(retired_us=when)
+                )
+                conn.execute(
+                    s.meter_keys.insert().values(
+                        meter_id=meter_id,
+                        key_version=version,
+                        public_keys=public_keys,
+                        valid_from_us=when,
+                    )
+                )
+                values.update(public_keys=public_keys, key_version=version)
+            moved = conn.execute(
+                update(s.meters)
+                .where(and_(s.meters.c.meter_id == meter_id, match))
+                .values(**values)
+            ).rowcount
+        return moved == 1
 
     def list_meters(
         self, *, state: MeterState | None = None, cursor: str | None = None, limit: int = 100
@@ -731,7 +793,9 @@ def _meter_record(r: Row[Any]) -> MeterRecord:
 
 
 def _stored_meter(r: Row[Any]) -> StoredMeter:
-    return StoredMeter(_meter_record(r), r.public_keys, r.chain_state, r.pending_command)
+    return StoredMeter(
+        _meter_record(r), r.public_keys, r.chain_state, r.pending_command, r.rollover
+    )
 
 
 def _registration(r: Row[Any]) -> RegistrationRecord:
