@@ -443,6 +443,20 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             rec = he.acknowledge_alert(alert_id)
         typer.echo(f"alert {rec.alert_id} acknowledged")
 
+    @he_app.command("resolve")
+    def resolve(
+        meter_id: Annotated[str, typer.Argument(help="The meter whose mismatches are settled.")],
+        db: Db = DEFAULT_DB,
+        schema: Schema = None,
+    ) -> None:
+        """Settle a meter's charge mismatches so its enable codes are issued again."""
+        with _open(db, schema) as he:
+            closed = he.resolve_mismatches(meter_id)
+        typer.echo(
+            f"meter {meter_id}: {closed} charge-mismatch alert(s) resolved; enable codes are "
+            "issued again from its next uplink"
+        )
+
     @he_app.command("watch")
     def watch(as_json: AsJson = False, db: Db = DEFAULT_DB, schema: Schema = None) -> None:
         """Run the fleet checks now (silence, credit frame, outages) and show new alerts."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from sealmeter.headend._schedules import ParsedSchedule, parse_schedule
 from sealmeter.headend._tariff import register_charge
-from sealmeter.protocol.messages import Registration, RegistrationKind
+from sealmeter.protocol.messages import Registration
 from sealmeter.store import Bill, BillLine, Store
 from sealmeter.store._convert import to_us
 from sealmeter.tariff import RateSchedule, TariffError, UsageSeries, round_money
@@ -28,34 +28,43 @@ __all__ = ["compute_bill", "customer_refs", "registration_row"]
 
 
 def registration_row(
-    meter_id: str, reg: Registration, schedule: ParsedSchedule | None, received_us: int
+    meter_id: str,
+    reg: Registration,
+    schedule: ParsedSchedule | None,
+    received_us: int,
+    before: dict[str, int] | None = None,
 ) -> tuple[tuple[Any, ...], Decimal, Decimal | None]:
     """A registration in stored form (`REGISTRATION_COLUMNS`), its charge and recomputed charge.
 
     The hot path of ingest: one pass over the registers builds the JSON, the sums and the
-    recomputation, without intermediate records.
+    recomputation, without intermediate records. `before` is each register's usage earlier
+    in the billing month, for tiered bands (`sealmeter.headend._tiers`).
     """
     if schedule is None:  # nothing to recompute: the common case without a published schedule
-        regs = reg.registers
-        charge = sum([r.charge for r in regs], Decimal(0))
-        text = ",".join([f'[{_quoted(r.obis)},{r.usage},"{r.charge}",null]' for r in regs])
+        usage = 0
+        charge = _ZERO
+        parts: list[str] = []
+        for r in reg.registers:
+            usage += r.usage
+            charge += r.charge
+            parts.append(f'[{_quoted(r.obis)},{r.usage},"{r.charge}",null]')
         plain: tuple[Any, ...] = (
             meter_id,
             reg.seq,
-            _KIND[reg.kind],
+            reg.kind._name_.lower(),
             None,
             to_us(reg.time),
             reg.schedule_id,
             reg.schedule_version,
-            f"[{text}]",
-            sum([r.usage for r in regs]),
+            "[" + ",".join(parts) + "]",
+            usage,
             str(charge),
             None,
             reg.auth_code,
             received_us,
         )
         return plain, charge, None
-    parts: list[str] = []
+    parts = []
     usage = 0
     charge = Decimal(0)
     expected: Decimal | None = Decimal(0)
@@ -65,7 +74,7 @@ def registration_row(
         if expected is None:
             parts.append(f'[{_quoted(r.obis)},{r.usage},"{r.charge}",null]')
             continue
-        due = register_charge(schedule, r.obis, r.usage)
+        due = register_charge(schedule, r.obis, r.usage, before.get(r.obis, 0) if before else 0)
         if due is None:
             expected = None
             parts.append(f'[{_quoted(r.obis)},{r.usage},"{r.charge}",null]')
@@ -77,7 +86,7 @@ def registration_row(
     row = (
         meter_id,
         reg.seq,
-        _KIND[reg.kind],
+        reg.kind._name_.lower(),
         None,
         to_us(reg.time),
         reg.schedule_id,
@@ -92,7 +101,7 @@ def registration_row(
     return row, charge, expected
 
 
-_KIND = {k: k.name.lower() for k in RegistrationKind}
+_ZERO = Decimal(0)
 _QUOTED: dict[str, str] = {}
 
 
