@@ -15,6 +15,7 @@ import hashlib
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sealmeter.headend._billing import registration_row
 from sealmeter.headend._keys import BoxKeys
@@ -75,7 +76,8 @@ from sealmeter.store import (
     Store,
     StoredMeter,
 )
-from sealmeter.store._convert import to_us
+from sealmeter.store._batch import REGISTRATION_COLUMNS
+from sealmeter.store._convert import registers_from_json, to_us, us_to_dt
 
 __all__ = ["REJECTION_ANSWER", "Ingestor"]
 
@@ -107,6 +109,10 @@ _TAMPER = {
     TamperKind.AUTHORISED_OPENING: Severity.INFO,
 }
 _POWER = (TamperKind.DISCONNECTION, TamperKind.SUPPLY_OUTAGE)
+_ROW_METER, _ROW_SEQ, _ROW_TIME, _ROW_SCHEDULE, _ROW_VERSION, _ROW_REGISTERS = (
+    REGISTRATION_COLUMNS.index(c)
+    for c in ("meter_id", "seq", "time_us", "schedule_id", "schedule_version", "registers")
+)
 _CHAIN_CACHE_MAX = 100_000  # meters whose opened chain state is kept between batches
 
 
@@ -131,7 +137,7 @@ class _MeterView:
     disputed: bool = False  # an earlier charge mismatch is not resolved yet
     mismatch: str | None = None  # a charge mismatch in this batch: why the code is withheld
     months: MonthUsage | None = None  # usage so far in the billing month (tiered bands)
-    accepted: list[Registration] = field(default_factory=list)  # this batch's, in order
+    rows: int = 0  # registration rows this batch holds for the meter
 
 
 @dataclass(slots=True)
@@ -432,12 +438,12 @@ class Ingestor:
                 schedule = self._schedule(*named)
             before: dict[str, int] | None = None
             if view.months is not None or (schedule is not None and schedule.tiered):
-                before = self._month_before(view, reg, schedule)
+                before = self._month_before(view, reg, schedule, rows)
             row, charge, expected = registration_row(
                 rec.meter_id, reg, schedule, received_us, before
             )
             rows.append(row)
-            view.accepted.append(reg)
+            view.rows += 1
             if expected is None and reg.registers and reg.schedule_id:
                 batch.alerts.append(
                     NewAlert(
@@ -584,12 +590,16 @@ class Ingestor:
                 )
 
     def _month_before(
-        self, view: _MeterView, reg: Registration, schedule: ParsedSchedule | None
+        self,
+        view: _MeterView,
+        reg: Registration,
+        schedule: ParsedSchedule | None,
+        rows: list[tuple[Any, ...]],
     ) -> dict[str, int]:
         """Each register's usage before `reg` in its billing month; moves the view's state on."""
         months = view.months
         if months is None:
-            months = self._months_of(view)
+            months = self._months_of(view, rows)
         zone = schedule.schedule.zone if schedule is not None else None
         month, before = months.before(reg.seq, reg.time, zone)
         view.months = months.add(
@@ -597,30 +607,49 @@ class Ingestor:
         )
         return before
 
-    def _months_of(self, view: _MeterView) -> MonthUsage:
-        """The meter's month so far, up to the registrations accepted in this batch."""
+    def _months_of(self, view: _MeterView, rows: list[tuple[Any, ...]]) -> MonthUsage:
+        """The meter's month so far: stored registrations, then this batch's `rows` of it."""
         meter_id = view.stored.record.meter_id
         last = view.stored.record.last_seq
         state = self._months.get(meter_id)
         if state is None or state.seq != last:
             state = MonthUsage()
             for rec in self.store.recent_registrations(meter_id, last, REPLAY_SPAN):
-                parsed = self._schedule(rec.schedule_id, rec.schedule_version)
-                month, before = state.before(
-                    rec.seq, rec.time, parsed.schedule.zone if parsed is not None else None
+                state = self._replay(
+                    state,
+                    rec.seq,
+                    rec.time,
+                    rec.schedule_id,
+                    rec.schedule_version,
+                    [(r.register, r.usage) for r in rec.registers],
                 )
-                state = state.add(
-                    rec.seq, rec.time, month, before, [(r.register, r.usage) for r in rec.registers]
-                )
-        for reg in view.accepted:
-            parsed = self._schedule(reg.schedule_id, reg.schedule_version)
-            month, before = state.before(
-                reg.seq, reg.time, parsed.schedule.zone if parsed is not None else None
-            )
-            state = state.add(
-                reg.seq, reg.time, month, before, [(r.obis, r.usage) for r in reg.registers]
-            )
+        if view.rows:  # rows of this meter already in the batch (rare: tiers start mid-batch)
+            for row in rows:
+                if row[_ROW_METER] == meter_id:
+                    state = self._replay(
+                        state,
+                        row[_ROW_SEQ],
+                        us_to_dt(row[_ROW_TIME]),
+                        row[_ROW_SCHEDULE],
+                        row[_ROW_VERSION],
+                        [(r.register, r.usage) for r in registers_from_json(row[_ROW_REGISTERS])],
+                    )
         return state
+
+    def _replay(
+        self,
+        state: MonthUsage,
+        seq: int,
+        time: datetime,
+        schedule_id: str,
+        version: int,
+        used: list[tuple[str, int]],
+    ) -> MonthUsage:
+        parsed = self._schedule(schedule_id, version)
+        month, before = state.before(
+            seq, time, parsed.schedule.zone if parsed is not None else None
+        )
+        return state.add(seq, time, month, before, used)
 
     def _schedule(self, schedule_id: str, version: int) -> ParsedSchedule | None:
         key = (schedule_id, version)
