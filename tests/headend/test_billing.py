@@ -13,6 +13,7 @@ import pytest
 import sealmeter.tariff
 from sealmeter.headend import AlertKind, BoxKeys, HeadEnd, ScheduleError
 from sealmeter.headend.testing import MeterSide
+from sealmeter.headend.verify_bill import verify_export
 from tests.headend.conftest import T0
 from tests.store.conftest import Database
 
@@ -210,6 +211,10 @@ def test_tiered_bands_are_reconciled_with_the_month_so_far(
     assert [r.expected_charge for r in regs] == [charge for _, _, charge in plan]
     assert all(r.reconciled for r in regs)
     assert he.list_alerts(kind=AlertKind.CHARGE_MISMATCH).items == ()
+    # the customer's offline check recomputes the same block prices
+    check = verify_export(he.export_registrations("tier1"), public_keys=m.keys.public().to_bytes())
+    assert check.problems == ()
+    assert [(line.register, line.charge) for line in check.lines] == [("1.8.1", Decimal("1.09"))]
     he.close()
 
 
