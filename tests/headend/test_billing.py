@@ -9,11 +9,15 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import sealmeter.tariff
 from sealmeter.headend import AlertKind, BoxKeys, HeadEnd, ScheduleError
+from sealmeter.headend._billing import plain_rows, registration_row
 from sealmeter.headend.testing import MeterSide
 from sealmeter.headend.verify_bill import verify_export
+from sealmeter.protocol import RegisterUsage, Registration, RegistrationKind
 from tests.headend.conftest import T0
 from tests.store.conftest import Database
 
@@ -232,3 +236,43 @@ def test_a_tiered_charge_from_the_first_tier_is_a_mismatch(
     (alert,) = headend.list_alerts(kind=AlertKind.CHARGE_MISMATCH).items
     assert "0.09" in alert.detail
     assert "0.17" in alert.detail  # 100 at 0.10 + 800 at 0.20
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    regs=st.lists(
+        st.tuples(
+            st.lists(
+                st.tuples(
+                    st.sampled_from(["1.8.0", "1.8.1", "1.8.2", 'odd"name']),
+                    st.integers(0, 10**9),
+                    st.decimals(0, 10**6, places=6),
+                ),
+                max_size=4,
+                unique_by=lambda x: x[0],
+            ),
+            st.integers(0, 10**6),  # seconds after T0
+        ),
+        max_size=5,
+    )
+)
+def test_the_fast_rows_equal_the_general_ones(
+    regs: list[tuple[list[tuple[str, int, Decimal]], int]],
+) -> None:
+    """`plain_rows` (no schedule named) builds exactly the rows `registration_row` builds."""
+    made = [
+        Registration(
+            seq=i + 1,
+            kind=RegistrationKind.REAL_TIME,
+            meter_id="m",
+            registers=tuple(RegisterUsage(o, u, c) for o, u, c in registers),
+            schedule_id="",
+            schedule_version=0,
+            time=T0 + timedelta(seconds=s, microseconds=i),
+            auth_code=bytes([i]) * 32,
+        )
+        for i, (registers, s) in enumerate(regs)
+    ]
+    fast: list[tuple[object, ...]] = []
+    plain_rows("m", made, 42, fast)
+    assert fast == [registration_row("m", reg, None, 42)[0] for reg in made]

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +25,7 @@ from sealmeter.store._convert import to_us
 from sealmeter.tariff import RateSchedule, TariffError, UsageSeries, round_money
 from sealmeter.tariff import bill as tariff_bill
 
-__all__ = ["compute_bill", "customer_refs", "registration_row"]
+__all__ = ["compute_bill", "customer_refs", "plain_rows", "registration_row"]
 
 
 def registration_row(
@@ -102,6 +103,52 @@ def registration_row(
 
 
 _ZERO = Decimal(0)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def plain_rows(
+    meter_id: str, regs: Sequence[Registration], received_us: int, out: list[tuple[Any, ...]]
+) -> None:
+    """Append the stored rows of `regs`, which name no schedule (nothing to recompute).
+
+    The hot path's inner loop when meters bill without a schedule: the same rows as
+    `registration_row` gives, built with fewer calls per registration.
+    """
+    quoted = _QUOTED
+    epoch = _EPOCH
+    append = out.append
+    for reg in regs:
+        usage = 0
+        charge = _ZERO
+        parts = []
+        for r in reg.registers:
+            u = r.usage
+            c = r.charge
+            usage += u
+            charge += c
+            name = quoted.get(r.obis) or _quoted(r.obis)
+            parts.append(f'[{name},{u},"{c}",null]')
+        t = reg.time
+        d = (t if t.tzinfo is UTC else t.astimezone(UTC)) - epoch
+        append(
+            (
+                meter_id,
+                reg.seq,
+                reg.kind._name_.lower(),
+                None,
+                (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds,
+                reg.schedule_id,
+                reg.schedule_version,
+                "[" + ",".join(parts) + "]",
+                usage,
+                str(charge),
+                None,
+                reg.auth_code,
+                received_us,
+            )
+        )
+
+
 _QUOTED: dict[str, str] = {}
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sealmeter.headend._billing import registration_row
+from sealmeter.headend._billing import plain_rows, registration_row
 from sealmeter.headend._keys import BoxKeys
 from sealmeter.headend._policy import Policy
 from sealmeter.headend._schedules import ParsedSchedule, parse_schedule
@@ -432,7 +432,13 @@ class Ingestor:
         rows = batch.registration_rows
         named: tuple[str, int] | None = None  # registrations of one uplink share a schedule
         schedule: ParsedSchedule | None = None
-        for reg in opened.accepted:
+        accepted = opened.accepted
+        if view.months is None and not any([reg.schedule_id for reg in accepted]):
+            # no schedule named: nothing to reconcile, nothing to raise; rows only
+            plain_rows(rec.meter_id, accepted, received_us, rows)
+            view.rows += len(accepted)
+            accepted = ()
+        for reg in accepted:
             if named != (reg.schedule_id, reg.schedule_version):
                 named = (reg.schedule_id, reg.schedule_version)
                 schedule = self._schedule(*named)
