@@ -276,3 +276,20 @@ def test_the_fast_rows_equal_the_general_ones(
     fast: list[tuple[object, ...]] = []
     plain_rows("m", made, 42, fast)
     assert fast == [registration_row("m", reg, None, 42)[0] for reg in made]
+
+
+def test_tiers_count_the_usage_of_earlier_registrations_of_the_same_batch(
+    headend: HeadEnd, make_meter: MakeMeter
+) -> None:
+    """A tiered schedule starting mid-uplink counts the month's earlier registrations."""
+    headend.publish_schedule(TIERED, T0 - timedelta(days=1))
+    m = make_meter("tier3", seed=7)
+    headend.provision(m.provisioning("tess", schedule_id="tiered"), T0)
+    m.register(T0, {"1.8.1": (800, Decimal(0))})  # before the schedule: no schedule named
+    t1 = T0 + timedelta(hours=1)
+    m.register(t1, {"1.8.1": (600, Decimal("0.10"))}, schedule_id="tiered", schedule_version=1)
+    assert m.accept(headend.handle_uplink(m.uplink(t1), t1), t1).enable_code is not None
+    assert [r.expected_charge for r in headend.list_registrations().items] == [
+        None,
+        Decimal("0.10"),  # 200 Wh at 0.10 (800 Wh used before) + 400 Wh at 0.20
+    ]
