@@ -185,3 +185,24 @@ def test_bench_ingest_prints_its_figures(runner: CliRunner) -> None:
     )
     assert 0 < figures["ratio"] < 5
     assert figures["ratio_with_answer"] >= figures["ratio"]
+
+
+def test_resolve_releases_enable_codes_withheld_for_a_mismatch(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    m, he = _fleet(runner, tmp_path)
+    at = T0 + timedelta(days=3)
+    bad = {"1.8.1": (1200, Decimal("0.99")), "1.8.2": (300, NT_300)}
+    m.register(at, bad, schedule_id="de-swn-donau-ht-nt", schedule_version=1)
+    assert m.accept(he.handle_uplink(m.uplink(at), at), at).enable_code is None
+    alerts = json.loads(ok(runner, "headend", "alerts", "--open", "--json"))
+    assert {a["kind"] for a in alerts} >= {"charge_mismatch", "enable_code_withheld"}
+    out = ok(runner, "headend", "resolve", "cli1")
+    assert "1 charge-mismatch alert(s) resolved" in out
+    later = at + timedelta(hours=1)
+    down = m.accept(he.handle_uplink(m.uplink(later), later), later)
+    assert down.enable_code is not None
+    assert down.enable_code.acked_seq == 4
+    result = runner.invoke(app, ["headend", "resolve", "ghost"])
+    assert result.exit_code == 2
+    he.close()

@@ -10,9 +10,17 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from typer.testing import CliRunner
 
+from sealmeter.cli import app
 from sealmeter.headend import BoxKeys, HeadEnd, HeadEndError, KeyStoreError, KeyStoreLocked
-from sealmeter.headend.pkcs11 import TokenConfig, load_with_token, save_with_token
+from sealmeter.headend.pkcs11 import (
+    TokenConfig,
+    generate_in_token,
+    load_with_token,
+    save_with_token,
+)
 from sealmeter.headend.testing import MeterSide
 from sealmeter.protocol import Suite
 from tests._support import unavailable
@@ -110,6 +118,107 @@ def test_keys_sealed_by_a_pkcs11_token_serve_a_head_end(
         load_with_token(bad, cfg)
     with pytest.raises(KeyStoreError, match="already exists"):
         save_with_token(keys, path, cfg)
+    _keys_generated_in_the_token_do_their_operations_there(lib, label, tmp_path)
+
+
+def _serve_one_uplink(keys: BoxKeys, suite: Suite, meter_id: str) -> None:
+    """A meter of `suite` sealed for `keys` gets an answer it verifies, with an enable code."""
+    he = HeadEnd.open("sqlite://", keys)
+    m = MeterSide(meter_id, keys.public(suite), random.Random(7), suite)
+    he.provision(m.provisioning("c"), T0)
+    m.register(T0, {"1.8.1": (5, Decimal("0.02"))})
+    down = m.accept(he.handle_uplink(m.uplink(T0), T0), T0)  # verifies the token's signature
+    assert down.enable_code is not None
+    assert [r.seq for r in he.list_registrations().items] == [1]
+    assert he.list_rejections().items == ()
+    he.close()
+
+
+def _keys_generated_in_the_token_do_their_operations_there(
+    lib: str, label: str, tmp_path: Path
+) -> None:
+    import pkcs11
+    from pkcs11 import Attribute, ObjectClass
+
+    cfg = TokenConfig(lib, label, "4321", key_label="box-in-token")
+    path = tmp_path / "box.in-token.keys"
+    keys = generate_in_token([Suite.NIST_P256, Suite.EC_MODERN], path, cfg)
+    p256, modern = keys.private(Suite.NIST_P256), keys.private(Suite.EC_MODERN)
+    # the private keys are not in this process: asking for them is refused
+    for key in (p256.decryption, p256.signing, modern.signing):
+        assert key is not None
+        with pytest.raises(KeyStoreError, match="held in the PKCS#11 token"):
+            key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
+    with pytest.raises(KeyStoreError, match="held in the PKCS#11 token"):
+        keys.to_bytes(b"passphrase")
+    # ... and in the token they are sensitive and never extractable
+    token = pkcs11.lib(lib).get_token(token_label=label)
+    with token.open() as session:  # the keys' own session keeps this process logged in
+        mine = [
+            k
+            for k in session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY})
+            if str(k.label).startswith("box-in-token/")
+        ]
+        assert sorted(str(k.label) for k in mine) == [
+            "box-in-token/ec-modern/sign",
+            "box-in-token/nist-p256/decrypt",
+            "box-in-token/nist-p256/sign",
+        ]
+        for k in mine:
+            assert k[Attribute.SENSITIVE] is True
+            assert k[Attribute.EXTRACTABLE] is False
+            with pytest.raises(pkcs11.AttributeSensitive):
+                k[Attribute.VALUE]
+    # P-256: the uplink is opened by ECDH in the token, the answer signed by ECDSA in it;
+    # ec-modern: the answer is signed by Ed25519 in the token
+    _serve_one_uplink(keys, Suite.NIST_P256, "hsm-p256")
+    _serve_one_uplink(keys, Suite.EC_MODERN, "hsm-modern")
+    # the file alone reopens the same token keys
+    again = load_with_token(path, cfg)
+    assert again.public(Suite.NIST_P256) == keys.public(Suite.NIST_P256)
+    assert again.public(Suite.EC_MODERN) == keys.public(Suite.EC_MODERN)
+    _serve_one_uplink(again, Suite.NIST_P256, "hsm-p256b")
+    # another token (a fresh one without these keys) cannot use the file
+    other = f"{label}-other"
+    subprocess.run(
+        [*("softhsm2-util", "--init-token", "--free", "--label", other), *PINS],
+        check=True,
+        capture_output=True,
+    )
+    with pytest.raises(KeyStoreError):
+        load_with_token(path, TokenConfig(lib, other, "4321", key_label="box-in-token"))
+    # the CLI: keys generated in the token, then read through the token for every command
+    env = {"SEALMETER_PKCS11_PIN": "4321", "SEALMETER_PKCS11_MODULE": lib}
+    runner = CliRunner()
+    cli_keys = tmp_path / "cli.keys"
+    made = runner.invoke(
+        app,
+        [
+            *("headend", "keys", "init", "--keys", str(cli_keys), "--suite", "nist-p256"),
+            *("--pkcs11-module", lib, "--token-label", label, "--in-token"),
+        ],
+        env=env,
+    )
+    assert made.exit_code == 0, made.output
+    out = tmp_path / "cli.pub"
+    shown = runner.invoke(
+        app,
+        [
+            "headend",
+            "keys",
+            "public",
+            "--keys",
+            str(cli_keys),
+            "--suite",
+            "nist-p256",
+            "-o",
+            str(out),
+        ],
+        env=env,
+    )
+    assert shown.exit_code == 0, shown.output
+    cfg_cli = TokenConfig(lib, label, "4321")
+    assert out.read_bytes() == load_with_token(cli_keys, cfg_cli).public(Suite.NIST_P256).to_bytes()
 
 
 def test_chain_state_is_sealed_at_rest(tmp_path: Path, box_keys: BoxKeys) -> None:

@@ -64,7 +64,10 @@ def _guard(fn: Callable[[], T]) -> T:
 
 def _load_keys(path: Path) -> Any:
     from sealmeter.headend import BoxKeys, passphrase_from_env
+    from sealmeter.headend.pkcs11 import is_token_file
 
+    if is_token_file(path):  # opened with the token (SEALMETER_PKCS11_MODULE and _PIN)
+        return BoxKeys.load(path, b"")
     return BoxKeys.load(path, passphrase_from_env(prompt=sys.stdin.isatty()))
 
 
@@ -174,6 +177,14 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         token_label: Annotated[
             str, typer.Option("--token-label", help="Label of the PKCS#11 token.")
         ] = "sealmeter",  # noqa: S107 - a token's name, not a secret
+        in_token: Annotated[
+            bool,
+            typer.Option(
+                "--in-token",
+                help="Generate the private keys in the token and do their operations there "
+                "(nist-p256: ECDH and ECDSA; ec-modern: Ed25519).",
+            ),
+        ] = False,
     ) -> None:
         """Generate the box's key pairs into an encrypted key file (never overwrites)."""
         from sealmeter.headend import BoxKeys, passphrase_from_env
@@ -184,10 +195,18 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         if pkcs11_module:
             import os
 
-            from sealmeter.headend.pkcs11 import PIN_ENV, TokenConfig, save_with_token
+            from sealmeter.headend.pkcs11 import (
+                PIN_ENV,
+                TokenConfig,
+                generate_in_token,
+                save_with_token,
+            )
 
-            pin = os.environ.get(PIN_ENV, "")
-            _guard(lambda: save_with_token(box, keys, TokenConfig(pkcs11_module, token_label, pin)))
+            cfg = TokenConfig(pkcs11_module, token_label, os.environ.get(PIN_ENV, ""))
+            if in_token:
+                box = _guard(lambda: generate_in_token(suites, keys, cfg))
+            else:
+                _guard(lambda: save_with_token(box, keys, cfg))
         else:
             _guard(lambda: box.save(keys, passphrase_from_env(prompt=sys.stdin.isatty())))
         typer.echo(f"wrote {keys}: {box!r}")
@@ -496,6 +515,20 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         with _open(db, schema) as he:
             rec = he.acknowledge_alert(alert_id)
         typer.echo(f"alert {rec.alert_id} acknowledged")
+
+    @he_app.command("resolve")
+    def resolve(
+        meter_id: Annotated[str, typer.Argument(help="The meter whose mismatches are settled.")],
+        db: Db = DEFAULT_DB,
+        schema: Schema = None,
+    ) -> None:
+        """Settle a meter's charge mismatches so its enable codes are issued again."""
+        with _open(db, schema) as he:
+            closed = he.resolve_mismatches(meter_id)
+        typer.echo(
+            f"meter {meter_id}: {closed} charge-mismatch alert(s) resolved; enable codes are "
+            "issued again from its next uplink"
+        )
 
     @he_app.command("watch")
     def watch(as_json: AsJson = False, db: Db = DEFAULT_DB, schema: Schema = None) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -18,44 +19,53 @@ import numpy as np
 
 from sealmeter.headend._schedules import ParsedSchedule, parse_schedule
 from sealmeter.headend._tariff import register_charge
-from sealmeter.protocol.messages import Registration, RegistrationKind
+from sealmeter.protocol.messages import Registration
 from sealmeter.store import Bill, BillLine, Store
 from sealmeter.store._convert import to_us
 from sealmeter.tariff import RateSchedule, TariffError, UsageSeries, round_money
 from sealmeter.tariff import bill as tariff_bill
 
-__all__ = ["compute_bill", "customer_refs", "registration_row"]
+__all__ = ["compute_bill", "customer_refs", "plain_rows", "registration_row"]
 
 
 def registration_row(
-    meter_id: str, reg: Registration, schedule: ParsedSchedule | None, received_us: int
+    meter_id: str,
+    reg: Registration,
+    schedule: ParsedSchedule | None,
+    received_us: int,
+    before: dict[str, int] | None = None,
 ) -> tuple[tuple[Any, ...], Decimal, Decimal | None]:
     """A registration in stored form (`REGISTRATION_COLUMNS`), its charge and recomputed charge.
 
     The hot path of ingest: one pass over the registers builds the JSON, the sums and the
-    recomputation, without intermediate records.
+    recomputation, without intermediate records. `before` is each register's usage earlier
+    in the billing month, for tiered bands (`sealmeter.headend._tiers`).
     """
     if schedule is None:  # nothing to recompute: the common case without a published schedule
-        regs = reg.registers
-        charge = sum([r.charge for r in regs], Decimal(0))
-        text = ",".join([f'[{_quoted(r.obis)},{r.usage},"{r.charge}",null]' for r in regs])
+        usage = 0
+        charge = _ZERO
+        parts: list[str] = []
+        for r in reg.registers:
+            usage += r.usage
+            charge += r.charge
+            parts.append(f'[{_quoted(r.obis)},{r.usage},"{r.charge}",null]')
         plain: tuple[Any, ...] = (
             meter_id,
             reg.seq,
-            _KIND[reg.kind],
+            reg.kind._name_.lower(),
             None,
             to_us(reg.time),
             reg.schedule_id,
             reg.schedule_version,
-            f"[{text}]",
-            sum([r.usage for r in regs]),
+            "[" + ",".join(parts) + "]",
+            usage,
             str(charge),
             None,
             reg.auth_code,
             received_us,
         )
         return plain, charge, None
-    parts: list[str] = []
+    parts = []
     usage = 0
     charge = Decimal(0)
     expected: Decimal | None = Decimal(0)
@@ -65,7 +75,7 @@ def registration_row(
         if expected is None:
             parts.append(f'[{_quoted(r.obis)},{r.usage},"{r.charge}",null]')
             continue
-        due = register_charge(schedule, r.obis, r.usage)
+        due = register_charge(schedule, r.obis, r.usage, before.get(r.obis, 0) if before else 0)
         if due is None:
             expected = None
             parts.append(f'[{_quoted(r.obis)},{r.usage},"{r.charge}",null]')
@@ -77,7 +87,7 @@ def registration_row(
     row = (
         meter_id,
         reg.seq,
-        _KIND[reg.kind],
+        reg.kind._name_.lower(),
         None,
         to_us(reg.time),
         reg.schedule_id,
@@ -92,7 +102,53 @@ def registration_row(
     return row, charge, expected
 
 
-_KIND = {k: k.name.lower() for k in RegistrationKind}
+_ZERO = Decimal(0)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def plain_rows(
+    meter_id: str, regs: Sequence[Registration], received_us: int, out: list[tuple[Any, ...]]
+) -> None:
+    """Append the stored rows of `regs`, which name no schedule (nothing to recompute).
+
+    The hot path's inner loop when meters bill without a schedule: the same rows as
+    `registration_row` gives, built with fewer calls per registration.
+    """
+    quoted = _QUOTED
+    epoch = _EPOCH
+    append = out.append
+    for reg in regs:
+        usage = 0
+        charge = _ZERO
+        parts = []
+        for r in reg.registers:
+            u = r.usage
+            c = r.charge
+            usage += u
+            charge += c
+            name = quoted.get(r.obis) or _quoted(r.obis)
+            parts.append(f'[{name},{u},"{c}",null]')
+        t = reg.time
+        d = (t if t.tzinfo is UTC else t.astimezone(UTC)) - epoch
+        append(
+            (
+                meter_id,
+                reg.seq,
+                reg.kind._name_.lower(),
+                None,
+                (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds,
+                reg.schedule_id,
+                reg.schedule_version,
+                "[" + ",".join(parts) + "]",
+                usage,
+                str(charge),
+                None,
+                reg.auth_code,
+                received_us,
+            )
+        )
+
+
 _QUOTED: dict[str, str] = {}
 
 

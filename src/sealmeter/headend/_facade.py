@@ -280,6 +280,21 @@ class HeadEnd:
         """Mark an alert as seen by an operator."""
         return self.store.acknowledge_alert(alert_id, self._now(now))
 
+    def resolve_mismatches(self, meter_id: str, now: datetime | None = None) -> int:
+        """Settle a meter's charge mismatches: enable codes flow again from its next uplink.
+
+        While a meter has an unacknowledged `charge_mismatch` alert, its authentic uplinks are
+        stored and answered, but without an enable code (an `enable_code_withheld` alert says
+        why). After the operator has investigated (and, if the schedule was wrong, published
+        a corrected version), this acknowledges every open `charge_mismatch` and
+        `enable_code_withheld` alert of the meter; returns how many mismatch alerts it closed.
+        """
+        at = self._now(now)
+        self.store.get_meter(meter_id)  # NotFound for an unknown meter
+        closed = self.store.resolve_alerts(meter_id, AlertKind.CHARGE_MISMATCH, at)
+        self.store.resolve_alerts(meter_id, AlertKind.ENABLE_CODE_WITHHELD, at)
+        return closed
+
     def list_rejections(
         self,
         *,

@@ -15,13 +15,15 @@ import hashlib
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sealmeter.headend._billing import registration_row
+from sealmeter.headend._billing import plain_rows, registration_row
 from sealmeter.headend._keys import BoxKeys
 from sealmeter.headend._policy import Policy
 from sealmeter.headend._rollover import RolloverIngest
 from sealmeter.headend._schedules import ParsedSchedule, parse_schedule
 from sealmeter.headend._sealing import open_secret, open_state, seal_state
+from sealmeter.headend._tiers import REPLAY_SPAN, MonthUsage
 from sealmeter.headend.errors import HeadEndError, ScheduleError
 from sealmeter.protocol import (
     BadAuthCode,
@@ -44,6 +46,7 @@ from sealmeter.protocol import (
     ProtocolUsageError,
     PublicKeys,
     ReaddressedMessage,
+    Registration,
     ReplayedUplink,
     ScheduleUpdate,
     Suite,
@@ -75,7 +78,8 @@ from sealmeter.store import (
     Store,
     StoredMeter,
 )
-from sealmeter.store._convert import to_us
+from sealmeter.store._batch import REGISTRATION_COLUMNS
+from sealmeter.store._convert import registers_from_json, to_us, us_to_dt
 
 __all__ = ["REJECTION_ANSWER", "Ingestor"]
 
@@ -108,6 +112,10 @@ _TAMPER = {
     TamperKind.AUTHORISED_OPENING: Severity.INFO,
 }
 _POWER = (TamperKind.DISCONNECTION, TamperKind.SUPPLY_OUTAGE)
+_ROW_METER, _ROW_SEQ, _ROW_TIME, _ROW_SCHEDULE, _ROW_VERSION, _ROW_REGISTERS = (
+    REGISTRATION_COLUMNS.index(c)
+    for c in ("meter_id", "seq", "time_us", "schedule_id", "schedule_version", "registers")
+)
 _CHAIN_CACHE_MAX = 100_000  # meters whose opened chain state is kept between batches
 
 
@@ -129,6 +137,10 @@ class _MeterView:
     last_seen: datetime | None
     touched: bool = False
     sent_schedules: set[tuple[str, int]] = field(default_factory=set)
+    disputed: bool = False  # an earlier charge mismatch is not resolved yet
+    mismatch: str | None = None  # a charge mismatch in this batch: why the code is withheld
+    months: MonthUsage | None = None  # usage so far in the billing month (tiered bands)
+    rows: int = 0  # registration rows this batch holds for the meter
 
 
 @dataclass(slots=True)
@@ -159,6 +171,8 @@ class Ingestor:
         # when the stored bytes are still the ones we wrote, unsealing and parsing are skipped;
         # any other bytes (another worker moved the meter, a restore) are unsealed afresh
         self._chains: dict[str, tuple[bytes, HeadEndChain]] = {}
+        # meter -> its usage so far in the billing month, as committed (tiered schedules only)
+        self._months: dict[str, MonthUsage] = {}
         self._local = threading.local()  # per-thread: schedules found unknown in this batch
         self.rollovers = RolloverIngest()  # meters with a key rollover under way
 
@@ -166,7 +180,7 @@ class Ingestor:
     def handle(self, datas: list[bytes], now: datetime) -> list[bytes]:
         """Ingest `datas` in one transaction; return one answer per uplink, in order."""
         for _attempt in range(self.policy.batch_retries):
-            batch, replies, chains = self._plan(datas, now)
+            batch, replies, chains, months = self._plan(datas, now)
             try:
                 self.store.write_batch(batch)
             except ConcurrentUpdate:
@@ -176,6 +190,9 @@ class Ingestor:
             if len(self._chains) > _CHAIN_CACHE_MAX:
                 self._chains.clear()
             self._chains.update(chains)  # only what is committed
+            if len(self._months) > _CHAIN_CACHE_MAX:
+                self._months.clear()
+            self._months.update(months)
             break
         else:
             raise ConcurrentUpdate(
@@ -196,7 +213,12 @@ class Ingestor:
     # ------------------------------------------------------------------ planning
     def _plan(
         self, datas: list[bytes], now: datetime
-    ) -> tuple[IngestBatch, list[_Reply], dict[str, tuple[bytes, HeadEndChain]]]:
+    ) -> tuple[
+        IngestBatch,
+        list[_Reply],
+        dict[str, tuple[bytes, HeadEndChain]],
+        dict[str, MonthUsage],
+    ]:
         batch = IngestBatch()
         self._local.unknown = set()
         self.rollovers.begin()
@@ -206,13 +228,18 @@ class Ingestor:
                 claimed.append(peek_header(data).meter_id)
             except ProtocolPeerError:
                 claimed.append(None)
-        stored, pending = self.store.load_for_ingest([m for m in claimed if m is not None])
+        stored, pending, disputed = self.store.load_for_ingest_with_disputes(
+            [m for m in claimed if m is not None]
+        )
         views: dict[str, _MeterView] = {}
         replies: list[_Reply] = []
         chains: dict[str, tuple[bytes, HeadEndChain]] = {}
         for data, meter_id in zip(datas, claimed, strict=True):
-            replies.append(self._one(data, meter_id, stored, views, pending, batch, now))
+            replies.append(self._one(data, meter_id, stored, views, pending, disputed, batch, now))
+        months: dict[str, MonthUsage] = {}
         for view in views.values():
+            if view.months is not None:
+                months[view.stored.record.meter_id] = view.months
             if view.touched:
                 rec = view.stored.record
                 sealed = seal_state(self.keys, rec.meter_id, view.chain.to_bytes())
@@ -233,7 +260,7 @@ class Ingestor:
                         ScheduleConfirmation(rec.meter_id, schedule_id, version, now)
                     )
         self.log_enable_codes(batch, replies)
-        return batch, replies, chains
+        return batch, replies, chains, months
 
     def _reject(
         self,
@@ -307,6 +334,7 @@ class Ingestor:
         stored: dict[str, StoredMeter],
         views: dict[str, _MeterView],
         pending: dict[str, list[tuple[str, int]]],
+        disputed: set[str],
         batch: IngestBatch,
         now: datetime,
     ) -> _Reply:
@@ -338,6 +366,7 @@ class Ingestor:
             )
         try:
             view = self._view(meter, views)
+            view.disputed = claimed in disputed
             private = view.private or self.keys.private(Suite.from_name(rec.suite))
         except (ProtocolUsageError, HeadEndError) as exc:
             return self._reject(
@@ -379,7 +408,24 @@ class Ingestor:
             )
             return self._reject(batch, data, now, RejectionReason.REPLAY, detail, meter, claimed)
         self._accept(opened, data, view, batch, now)
-        return _Reply(self._answer(opened, view, pending, now), private, view.public)
+        answer = self._answer(opened, view, pending, now)
+        if answer.enable_code is None and rec.state is not MeterState.BLOCKED:
+            why = view.mismatch or "an earlier charge mismatch is not resolved"
+            batch.alerts.append(
+                NewAlert(
+                    AlertKind.ENABLE_CODE_WITHHELD,
+                    Severity.WARNING,
+                    claimed,
+                    rec.feeder or None,
+                    f"enable code for meter {claimed} (registrations up to "
+                    f"{view.chain.last_seq}) withheld: {why}; the meter keeps its outstanding "
+                    f"charge. Settle the mismatch, then `sealmeter headend resolve {claimed}`",
+                    now,
+                    now,
+                    f"withheld:{claimed}:{view.chain.last_seq}",
+                )
+            )
+        return _Reply(answer, private, view.public)
 
     # ------------------------------------------------------------------ an authentic uplink
     def _accept(
@@ -399,12 +445,24 @@ class Ingestor:
         rows = batch.registration_rows
         named: tuple[str, int] | None = None  # registrations of one uplink share a schedule
         schedule: ParsedSchedule | None = None
-        for reg in opened.accepted:
+        accepted = opened.accepted
+        if view.months is None and not any([reg.schedule_id for reg in accepted]):
+            # no schedule named: nothing to reconcile, nothing to raise; rows only
+            plain_rows(rec.meter_id, accepted, received_us, rows)
+            view.rows += len(accepted)
+            accepted = ()
+        for reg in accepted:
             if named != (reg.schedule_id, reg.schedule_version):
                 named = (reg.schedule_id, reg.schedule_version)
                 schedule = self._schedule(*named)
-            row, charge, expected = registration_row(rec.meter_id, reg, schedule, received_us)
+            before: dict[str, int] | None = None
+            if view.months is not None or (schedule is not None and schedule.tiered):
+                before = self._month_before(view, reg, schedule, rows)
+            row, charge, expected = registration_row(
+                rec.meter_id, reg, schedule, received_us, before
+            )
             rows.append(row)
+            view.rows += 1
             if expected is None and reg.registers and reg.schedule_id:
                 batch.alerts.append(
                     NewAlert(
@@ -421,6 +479,11 @@ class Ingestor:
                     )
                 )
             elif expected is not None and expected != charge:
+                if view.mismatch is None:
+                    view.mismatch = (
+                        f"registration {reg.seq} is charged {charge} by the meter but "
+                        f"{expected} by schedule {reg.schedule_id} v{reg.schedule_version}"
+                    )
                 batch.alerts.append(
                     NewAlert(
                         AlertKind.CHARGE_MISMATCH,
@@ -484,6 +547,11 @@ class Ingestor:
         code: EnableCode | None = None
         if rec.state is MeterState.BLOCKED:
             commands.append(Command(CommandKind.BLOCK))
+        elif view.mismatch is not None or view.disputed:
+            # authentic but not consistent: no enable code until the operator resolves it
+            # (the meter keeps its outstanding charge and its registrations queued)
+            if view.stored.pending_command == "unblock":
+                commands.append(Command(CommandKind.UNBLOCK))
         else:
             if view.stored.pending_command == "unblock":
                 commands.append(Command(CommandKind.UNBLOCK))
@@ -541,6 +609,68 @@ class Ingestor:
                         ec.credit_frame.duration,
                     )
                 )
+
+    def _month_before(
+        self,
+        view: _MeterView,
+        reg: Registration,
+        schedule: ParsedSchedule | None,
+        rows: list[tuple[Any, ...]],
+    ) -> dict[str, int]:
+        """Each register's usage before `reg` in its billing month; moves the view's state on."""
+        months = view.months
+        if months is None:
+            months = self._months_of(view, rows)
+        zone = schedule.schedule.zone if schedule is not None else None
+        month, before = months.before(reg.seq, reg.time, zone)
+        view.months = months.add(
+            reg.seq, reg.time, month, before, [(r.obis, r.usage) for r in reg.registers]
+        )
+        return before
+
+    def _months_of(self, view: _MeterView, rows: list[tuple[Any, ...]]) -> MonthUsage:
+        """The meter's month so far: stored registrations, then this batch's `rows` of it."""
+        meter_id = view.stored.record.meter_id
+        last = view.stored.record.last_seq
+        state = self._months.get(meter_id)
+        if state is None or state.seq != last:
+            state = MonthUsage()
+            for rec in self.store.recent_registrations(meter_id, last, REPLAY_SPAN):
+                state = self._replay(
+                    state,
+                    rec.seq,
+                    rec.time,
+                    rec.schedule_id,
+                    rec.schedule_version,
+                    [(r.register, r.usage) for r in rec.registers],
+                )
+        if view.rows:  # rows of this meter already in the batch (rare: tiers start mid-batch)
+            for row in rows:
+                if row[_ROW_METER] == meter_id:
+                    state = self._replay(
+                        state,
+                        row[_ROW_SEQ],
+                        us_to_dt(row[_ROW_TIME]),
+                        row[_ROW_SCHEDULE],
+                        row[_ROW_VERSION],
+                        [(r.register, r.usage) for r in registers_from_json(row[_ROW_REGISTERS])],
+                    )
+        return state
+
+    def _replay(
+        self,
+        state: MonthUsage,
+        seq: int,
+        time: datetime,
+        schedule_id: str,
+        version: int,
+        used: list[tuple[str, int]],
+    ) -> MonthUsage:
+        parsed = self._schedule(schedule_id, version)
+        month, before = state.before(
+            seq, time, parsed.schedule.zone if parsed is not None else None
+        )
+        return state.add(seq, time, month, before, used)
 
     def _schedule(self, schedule_id: str, version: int) -> ParsedSchedule | None:
         key = (schedule_id, version)

@@ -147,7 +147,19 @@ class BoxKeys:
 
     @classmethod
     def load(cls, path: Path, passphrase: bytes) -> BoxKeys:
-        """Read and decrypt the key file at `path`."""
+        """Read and decrypt the key file at `path`.
+
+        A key file made with a PKCS#11 token (`sealmeter.headend.pkcs11`) is opened with the
+        token instead: its module from `SEALMETER_PKCS11_MODULE`, its PIN from
+        `SEALMETER_PKCS11_PIN`; `passphrase` is then not used.
+        """
+        from sealmeter.headend import pkcs11
+
+        if pkcs11.is_token_file(path):
+            module = os.environ.get(pkcs11.MODULE_ENV, pkcs11.DEFAULT_MODULE)
+            pin = os.environ.get(pkcs11.PIN_ENV, "")
+            cfg = pkcs11.TokenConfig(module, pkcs11.token_label_of(path), pin)
+            return pkcs11.load_with_token(path, cfg)
         try:
             data = path.read_bytes()
         except OSError as exc:

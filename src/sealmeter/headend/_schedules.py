@@ -23,6 +23,11 @@ class ParsedSchedule:
     """A validated schedule with its identity and validity."""
 
     schedule: RateSchedule
+    tiered: bool = False  # some band has block prices: charges depend on the month so far
+
+    def __post_init__(self) -> None:
+        """Note whether any band is tiered."""
+        object.__setattr__(self, "tiered", any(b.tiered for b in self.schedule.bands))
 
     @property
     def schedule_id(self) -> str:

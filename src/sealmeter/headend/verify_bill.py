@@ -21,6 +21,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 from sealmeter.headend._disclosure import EnvelopeParts, open_disclosed, split_envelope
+from sealmeter.headend._tiers import MonthUsage
 from sealmeter.headend.errors import HeadEndError
 from sealmeter.protocol import (
     DecryptionFailed,
@@ -186,9 +187,19 @@ def verify_export(
     meter_charge = Decimal(0)
     currency = tariffs[0].currency if tariffs else "EUR"
     by_version = {(t.id, t.version): t for t in tariffs}
+    months = MonthUsage(seqs[0] - 1 if seqs else 0)  # tiers: the month so far (see _tiers)
+    if seqs and seqs[0] > 1 and any(b.tiered for t in tariffs for b in t.bands):
+        warnings.append(
+            f"the export starts at registration {seqs[0]}: tiered prices of its first month "
+            "are recomputed as if nothing was used before it"
+        )
     for seq in seqs:
         reg = regs[seq]
         tariff = by_version.get((reg.schedule_id, reg.schedule_version))
+        month, before = months.before(seq, reg.time, tariff.zone if tariff else None)
+        months = months.add(
+            seq, reg.time, month, before, [(r.obis, r.usage) for r in reg.registers]
+        )
         for r in reg.registers:
             usage[r.obis] += r.usage
             meter_charge += r.charge
@@ -200,7 +211,7 @@ def verify_export(
                 charge[r.obis] += r.charge
                 continue
             try:
-                expected = segment_charge(tariff, r.obis, r.usage, 0)
+                expected = segment_charge(tariff, r.obis, r.usage, before.get(r.obis, 0))
             except TariffError as exc:
                 problems.append(f"registration {seq}: {exc}")
                 continue

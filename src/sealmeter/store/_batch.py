@@ -239,33 +239,18 @@ def write_batch(conn: Connection, batch: IngestBatch, hook: Hook | None = None) 
     """
     step = hook or (lambda _name: None)
     if batch.advances:
-        stmt = (
-            update(s.meters)
-            .where(
-                and_(
-                    s.meters.c.meter_id == bindparam("b_meter"),
-                    s.meters.c.last_seq == bindparam("b_expected"),
-                )
-            )
-            .values(
-                last_seq=bindparam("b_new"),
-                chain_state=bindparam("b_chain"),
-                last_seen_us=bindparam("b_seen"),
-            )
+        mark = "%s" if conn.dialect.name == "postgresql" else "?"
+        sql = (
+            f"UPDATE meters SET last_seq = {mark}, chain_state = {mark}, last_seen_us = {mark} "  # noqa: S608
+            f"WHERE meter_id = {mark} AND last_seq = {mark}"
         )
         ordered = sorted(batch.advances, key=lambda a: a.meter_id)  # one lock order for all
         params = [
-            {
-                "b_meter": adv.meter_id,
-                "b_expected": adv.expected_seq,
-                "b_new": adv.new_seq,
-                "b_chain": adv.chain_state,
-                "b_seen": to_us(adv.last_seen),
-            }
+            (adv.new_seq, adv.chain_state, to_us(adv.last_seen), adv.meter_id, adv.expected_seq)
             for adv in ordered
         ]
         if conn.dialect.supports_sane_multi_rowcount and len(params) > 1:
-            moved = conn.execute(stmt, params).rowcount
+            moved = conn.exec_driver_sql(sql, params).rowcount
             if moved != len(params):
                 raise ConcurrentUpdate(
                     f"{len(params) - moved} of the batch's meters moved on in another worker; "
@@ -273,7 +258,7 @@ def write_batch(conn: Connection, batch: IngestBatch, hook: Hook | None = None) 
                 )
         else:
             for adv, one in zip(ordered, params, strict=True):
-                if conn.execute(stmt, one).rowcount != 1:
+                if conn.exec_driver_sql(sql, one).rowcount != 1:
                     raise ConcurrentUpdate(
                         f"meter {adv.meter_id} moved past sequence {adv.expected_seq} in "
                         "another worker; the batch was rolled back and will be verified again"

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
+import threading
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -20,13 +22,25 @@ from sqlalchemy.pool import StaticPool
 
 from sealmeter.store.errors import StoreConfigError, StoreUnavailable
 
-__all__ = ["DEFAULT_URL", "SYNC_ENV", "WRITE_OPTION", "drop_schema", "open_engine"]
+__all__ = [
+    "CHECKPOINT_BYTES",
+    "DEFAULT_URL",
+    "SYNC_ENV",
+    "WRITE_OPTION",
+    "Checkpointer",
+    "drop_schema",
+    "open_engine",
+]
 
 DEFAULT_URL = "sqlite:///sealmeter.db"
 WRITE_OPTION = "sealmeter_write"
 """Execution option marking a connection that will write (SQLite: BEGIN IMMEDIATE)."""
 SYNC_ENV = "SEALMETER_SQLITE_SYNCHRONOUS"
 """Environment variable choosing SQLite's `PRAGMA synchronous` (NORMAL, FULL or EXTRA)."""
+FALLBACK_CHECKPOINT_PAGES = 16_000
+"""WAL pages after which a committing connection checkpoints by itself (64 MB at 4 KiB)."""
+CHECKPOINT_BYTES = 4 * 1024 * 1024
+"""WAL size from which the background checkpointer copies the WAL into the database."""
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -90,6 +104,9 @@ def _sqlite_engine(url: str, *, in_memory: bool) -> Engine:
         cur = dbapi_conn.cursor()
         if not in_memory:
             cur.execute("PRAGMA journal_mode=WAL")
+            # checkpoints run in the store's background checkpointer (see `Checkpointer`);
+            # a commit checkpoints by itself only if that falls far behind
+            cur.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_CHECKPOINT_PAGES}")
         cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
@@ -133,3 +150,65 @@ def drop_schema(engine: Engine, schema: str) -> None:
         raise StoreConfigError(f"schema name {schema!r} is not a plain identifier")
     with engine.begin() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+
+
+class Checkpointer:
+    """Copies a SQLite database's write-ahead log into the database file, off the hot path.
+
+    SQLite's default is that the commit which finds the WAL past 1000 pages runs the
+    checkpoint itself, inside the ingest call. Here a daemon thread with its own connection
+    does it: `poke()` after each commit looks at the WAL's size (one `stat`) and wakes the
+    thread when it is past `CHECKPOINT_BYTES`. A PASSIVE checkpoint never blocks writers or
+    readers, and sqlite3 releases the GIL while it runs. Durability does not depend on it:
+    a committed transaction is in the WAL, which SQLite replays after a crash; the
+    checkpoint only moves it. If this thread falls behind, the connections' own
+    `wal_autocheckpoint` (`FALLBACK_CHECKPOINT_PAGES`) takes over.
+    """
+
+    def __init__(self, path: str) -> None:
+        """Watch the database file at `path` (its WAL is `path + "-wal"`)."""
+        self._path = path
+        self._wal = path + "-wal"
+        self._wake = threading.Event()
+        self._stop = False
+        self.checkpoints = 0
+        self._thread = threading.Thread(
+            target=self._run, name="sealmeter-sqlite-checkpointer", daemon=True
+        )
+        self._thread.start()
+
+    def poke(self) -> None:
+        """Wake the checkpointer if the WAL has grown past `CHECKPOINT_BYTES`."""
+        try:
+            size = os.stat(self._wal).st_size
+        except OSError:
+            return
+        if size > CHECKPOINT_BYTES:
+            self._wake.set()
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = sqlite3.connect(self._path, timeout=30, check_same_thread=False)
+            conn.isolation_level = None
+            while True:
+                self._wake.wait()
+                self._wake.clear()
+                if self._stop:
+                    return
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self.checkpoints += 1
+                except sqlite3.Error:
+                    pass  # busy or gone: the next poke retries, the fallback still holds
+        except sqlite3.Error:
+            return  # cannot open: the connections' own autocheckpoint does the work
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def close(self) -> None:
+        """Stop the thread (a checkpoint under way finishes first)."""
+        self._stop = True
+        self._wake.set()
+        self._thread.join(timeout=60)

@@ -70,6 +70,7 @@ class AlertKind(enum.Enum):
     SEQUENCE_GAP = "sequence_gap"
     REJECTED_UPLINK = "rejected_uplink"  # forged/replayed/... data claiming to be this meter
     SCHEDULE_UNKNOWN = "schedule_unknown"  # a registration names a schedule we never published
+    ENABLE_CODE_WITHHELD = "enable_code_withheld"  # authentic data, but not consistent
 
 
 class Severity(enum.Enum):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -35,7 +35,7 @@ from sealmeter.store._convert import (
     to_us,
     us_to_dt,
 )
-from sealmeter.store._engine import DEFAULT_URL, WRITE_OPTION, open_engine
+from sealmeter.store._engine import DEFAULT_URL, WRITE_OPTION, Checkpointer, open_engine
 from sealmeter.store._migrate import migrate
 from sealmeter.store._records import (
     AlertKind,
@@ -103,6 +103,10 @@ class Store:
         """Use `engine` (already migrated); `hook(step)` runs between batch statements."""
         self.engine = engine
         self._hook = hook
+        self._checkpointer: Checkpointer | None = None
+        url = engine.url
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            self._checkpointer = Checkpointer(url.database)
 
     @classmethod
     def open(
@@ -126,7 +130,10 @@ class Store:
         return self.engine.dialect.name
 
     def close(self) -> None:
-        """Release every pooled connection."""
+        """Stop the checkpointer and release every pooled connection."""
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         self.engine.dispose()
 
     @contextmanager
@@ -155,6 +162,8 @@ class Store:
         """Write one ingest batch atomically (raises `ConcurrentUpdate` on a lost race)."""
         with self._tx() as conn:
             write_batch(conn, batch, self._hook)
+        if self._checkpointer is not None:
+            self._checkpointer.poke()
 
     def load_meters(self, meter_ids: Sequence[str]) -> dict[str, StoredMeter]:
         """The stored state of each of `meter_ids` that exists."""
@@ -171,13 +180,20 @@ class Store:
     ) -> tuple[dict[str, StoredMeter], dict[str, list[tuple[str, int]]]]:
         """`load_meters` and `pending_deliveries` of `meter_ids` in one read (the hot path).
 
-        One connection, one read transaction (a consistent snapshot), two statements of
-        fixed text sent straight to the driver: on PostgreSQL `= ANY(%s)` with one array
+        One connection, one read transaction (a consistent snapshot), statements of fixed
+        text sent straight to the driver: on PostgreSQL `= ANY(%s)` with one array
         parameter, so psycopg prepares each statement once whatever the batch size.
         """
+        stored, pending, _disputed = self.load_for_ingest_with_disputes(meter_ids)
+        return stored, pending
+
+    def load_for_ingest_with_disputes(
+        self, meter_ids: Sequence[str]
+    ) -> tuple[dict[str, StoredMeter], dict[str, list[tuple[str, int]]], set[str]]:
+        """`load_for_ingest` plus the meters with an unresolved charge-mismatch alert."""
         ids = sorted(set(meter_ids))
         if not ids:
-            return {}, {}
+            return {}, {}, set()
         params: tuple[Any, ...]
         with self.engine.connect() as conn:
             if conn.dialect.name == "postgresql":
@@ -186,10 +202,59 @@ class Store:
                 where, params = "IN (" + ",".join("?" * len(ids)) + ")", tuple(ids)
             rows = conn.exec_driver_sql(_METER_SQL + where, params).all()
             pending = conn.exec_driver_sql(_PENDING_SQL.format(where=where), params).all()
+            disputed = conn.exec_driver_sql(_DISPUTED_SQL.format(where=where), params).all()
         out: dict[str, list[tuple[str, int]]] = {}
         for meter_id, schedule_id, version in pending:
             out.setdefault(meter_id, []).append((schedule_id, version))
-        return {r.meter_id: _stored_meter(r) for r in rows}, out
+        return {r.meter_id: _stored_meter(r) for r in rows}, out, {r[0] for r in disputed}
+
+    def recent_registrations(
+        self, meter_id: str, up_to_seq: int, span: timedelta
+    ) -> list[RegistrationRecord]:
+        """Registrations of `meter_id` up to `up_to_seq` stamped within `span` of the last one.
+
+        By sequence number; the head-end replays them to know a meter's usage so far in its
+        billing month (tiered prices).
+        """
+        t = s.registrations
+        with self.engine.connect() as conn:
+            last = conn.execute(
+                select(t.c.time_us)
+                .where(and_(t.c.meter_id == meter_id, t.c.seq <= up_to_seq))
+                .order_by(t.c.seq.desc())
+                .limit(1)
+            ).scalar()
+            if last is None:
+                return []
+            rows = conn.execute(
+                select(t)
+                .where(
+                    and_(
+                        t.c.meter_id == meter_id,
+                        t.c.seq <= up_to_seq,
+                        t.c.time_us >= last - int(span.total_seconds() * 1_000_000),
+                    )
+                )
+                .order_by(t.c.seq)
+            ).all()
+        return [_registration(r) for r in rows]
+
+    def resolve_alerts(self, meter_id: str, kind: AlertKind, at: datetime) -> int:
+        """Acknowledge every open alert of `kind` for `meter_id`; return how many."""
+        with self._tx() as conn:
+            return int(
+                conn.execute(
+                    update(s.alerts)
+                    .where(
+                        and_(
+                            s.alerts.c.meter_id == meter_id,
+                            s.alerts.c.kind == kind.value,
+                            s.alerts.c.acknowledged_us.is_(None),
+                        )
+                    )
+                    .values(acknowledged_us=to_us(at))
+                ).rowcount
+            )
 
     def registrations_by_seq(
         self, meter_id: str, seqs: Sequence[int]
@@ -767,6 +832,10 @@ def _page(
 
 _METER_SQL = (
     "SELECT " + ", ".join(c.name for c in s.meters.columns) + " FROM meters WHERE meter_id "  # noqa: S608
+)
+_DISPUTED_SQL = (
+    "SELECT DISTINCT meter_id FROM alerts WHERE meter_id {where} "  # noqa: S608 - fixed text
+    f"AND kind = '{AlertKind.CHARGE_MISMATCH.value}' AND acknowledged_us IS NULL"
 )
 _PENDING_SQL = (
     "SELECT meter_id, schedule_id, version FROM schedule_deliveries "
