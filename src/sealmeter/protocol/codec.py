@@ -38,8 +38,10 @@ from sealmeter.protocol.messages import (
     TamperKind,
     Uplink,
     build_unchecked,
+    cached_encoding,
     from_wire_time,
     register_usage_unchecked,
+    remember_encoding,
     to_wire_time,
 )
 
@@ -85,6 +87,12 @@ _REG_FIXED_SIZE = _REG_FIXED.size
 _BAND_SIZE = _BAND.size
 _unpack_reg_fixed = _REG_FIXED.unpack_from
 _unpack_band = _BAND.unpack_from
+_TIME_NONCE_COUNT_SIZE = _TIME_NONCE_COUNT.size
+_unpack_time_nonce_count = _TIME_NONCE_COUNT.unpack_from
+_STATUS_FIXED_SIZE = _STATUS_FIXED.size
+_unpack_status_fixed = _STATUS_FIXED.unpack_from
+_EVENT_SIZE = _EVENT.size
+_unpack_event = _EVENT.unpack_from
 _POW10 = {e: make_decimal(1, e) for e in range(-64, 64)}
 _exact_multiply = EXACT_DECIMAL.multiply
 _EPOCH = from_wire_time(0)
@@ -101,6 +109,31 @@ def _setter(cls: type, name: str) -> Callable[[object, object], None]:
 _set_obis = _setter(RegisterUsage, "obis")
 _set_usage = _setter(RegisterUsage, "usage")
 _set_charge = _setter(RegisterUsage, "charge")
+_set_event_kind = _setter(TamperEvent, "kind")
+_set_event_time = _setter(TamperEvent, "time")
+_UPLINK_SETTERS = tuple(
+    _setter(Uplink, name) for name in ("meter_id", "time", "nonce", "registrations", "status")
+)
+_STATUS_SETTERS = tuple(
+    _setter(Status, name)
+    for name in (
+        "meter_id",
+        "time",
+        "tamper_events",
+        "schedule_id",
+        "schedule_version",
+        "schedule_valid_from",
+        "schedule_valid_to",
+        "peak_load_w",
+        "peak_load_time",
+        "next_contact",
+        "battery",
+        "battery_mv",
+        "clock",
+        "firmware",
+        "blocked",
+    )
+)
 _REG_SETTERS = tuple(
     _setter(Registration, name)
     for name in (
@@ -190,16 +223,19 @@ def _registration_parts(reg: Registration, parts: list[bytes]) -> None:
 
 def registration_body(reg: Registration) -> bytes:
     """The canonical bytes a registration's authentication code covers (all but the code)."""
+    encoded = encode_registration(reg)
+    return encoded[: len(encoded) - 1 - len(reg.auth_code)]
+
+
+def fresh_registration_encoding(reg: Registration) -> bytes:
+    """`encode_registration` computed from the fields, ignoring any remembered encoding.
+
+    For tests and checks that the remembered bytes are the canonical ones.
+    """
     parts = [_REG_HEADER]
     _registration_parts(reg, parts)
-    return b"".join(parts)
-
-
-def _put_registration(w: Writer, reg: Registration) -> None:
-    parts: list[bytes] = []
-    _registration_parts(reg, parts)
     parts += (_LENGTHS[len(reg.auth_code)], reg.auth_code)
-    w.raw(b"".join(parts))
+    return b"".join(parts)
 
 
 def _fast_registration(data: bytes, pos: int) -> tuple[Registration, int] | None:
@@ -284,9 +320,12 @@ def _get_registration(r: Reader) -> Registration:
     data, pos = r.buffer()
     fast = _fast_registration(data, pos)
     if fast is None:
-        return _checked_registration(r)
-    r.skip_to(fast[1])
-    return fast[0]
+        reg = _checked_registration(r)
+    else:
+        reg = fast[0]
+        r.skip_to(fast[1])
+    remember_encoding(reg, _REG_HEADER + data[pos : r.position])
+    return reg
 
 
 def _checked_registration(r: Reader) -> Registration:
@@ -327,11 +366,17 @@ def _checked_registration(r: Reader) -> Registration:
 
 
 def encode_registration(reg: Registration) -> bytes:
-    """Encode one registration with its authentication code (for storage or the chain)."""
-    w = Writer()
-    _header(w, _TYPE_REGISTRATION)
-    _put_registration(w, reg)
-    return w.getvalue()
+    """Encode one registration with its authentication code (for storage or the chain).
+
+    A registration sealed by `MeterChain.seal` or decoded from bytes remembers its encoding
+    (it is immutable), so it is encoded only once.
+    """
+    encoded = cached_encoding(reg)
+    if encoded is None:
+        encoded = fresh_registration_encoding(reg)
+        if isinstance(reg, Registration):
+            remember_encoding(reg, encoded)
+    return encoded
 
 
 def decode_registration(data: bytes) -> Registration:
@@ -354,31 +399,38 @@ def _get_optional_time(r: Reader, field: str) -> datetime | None:
     return _get_time(r, field) if r.flag(field) else None
 
 
-def _put_status(w: Writer, st: Status) -> None:
+def _status_parts(st: Status, parts: list[bytes]) -> None:
+    """Append the status's fields (after its presence byte) to `parts`."""
     valid_to, peak_time = st.schedule_valid_to, st.peak_load_time
-    w.raw(
+    meter_id = st.meter_id.encode()
+    schedule_id = st.schedule_id.encode()
+    firmware = st.firmware.encode()
+    parts += (
         _STATUS_FIXED.pack(
-            to_wire_time(st.time),
+            (st.time - _EPOCH) // _MICROSECOND,  # to_wire_time, inlined (hot path)
             st.schedule_version,
-            to_wire_time(st.schedule_valid_from),
+            (st.schedule_valid_from - _EPOCH) // _MICROSECOND,
             valid_to is not None,
-            0 if valid_to is None else to_wire_time(valid_to),
+            0 if valid_to is None else (valid_to - _EPOCH) // _MICROSECOND,
             st.peak_load_w,
             peak_time is not None,
-            0 if peak_time is None else to_wire_time(peak_time),
-            to_wire_time(st.next_contact),
+            0 if peak_time is None else (peak_time - _EPOCH) // _MICROSECOND,
+            (st.next_contact - _EPOCH) // _MICROSECOND,
             st.battery.value,
             st.battery_mv,
             st.clock.value,
             st.blocked,
             len(st.tamper_events),
-        )
+        ),
+        _LENGTHS[len(meter_id)],
+        meter_id,
+        _LENGTHS[len(schedule_id)],
+        schedule_id,
+        _LENGTHS[len(firmware)],
+        firmware,
     )
-    w.text(st.meter_id)
-    w.text(st.schedule_id)
-    w.text(st.firmware)
     for ev in st.tamper_events:
-        w.raw(_EVENT.pack(ev.kind.value, to_wire_time(ev.time)))
+        parts.append(_EVENT.pack(ev.kind.value, to_wire_time(ev.time)))
 
 
 def _optional_time(flag: int, micros: int, field: str) -> datetime | None:
@@ -463,19 +515,20 @@ def encode_uplink(up: Uplink) -> bytes:
         _TIME_NONCE_COUNT.pack(to_wire_time(up.time), up.nonce, len(up.registrations)),
     ]
     for reg in up.registrations:
-        _registration_parts(reg, parts)
-        parts += (_LENGTHS[len(reg.auth_code)], reg.auth_code)
+        # each registration's own encoding without its two header bytes (remembered once
+        # sealed or decoded: see encode_registration)
+        encoded = cached_encoding(reg)
+        parts.append((encode_registration(reg) if encoded is None else encoded)[2:])
     if up.status is None:
         parts.append(b"\x00")
     else:
-        w = Writer()
-        w.u8(1)
-        _put_status(w, up.status)
-        parts.append(w.getvalue())
+        parts.append(b"\x01")
+        _status_parts(up.status, parts)
     return b"".join(parts)
 
 
-def _get_uplink(r: Reader, raws: list[bytes] | None = None) -> Uplink:
+def _get_uplink(r: Reader) -> Uplink:
+    """The uplink at the reader, checked field by field (see `_fast_uplink` for the hot path)."""
     meter_id = r.text("meter_id")
     data, pos = r.buffer()
     if pos + _TIME_NONCE_COUNT.size <= len(data):
@@ -497,9 +550,8 @@ def _get_uplink(r: Reader, raws: list[bytes] | None = None) -> Uplink:
             end = r.position
         else:
             reg, end = fast
+        remember_encoding(reg, _REG_HEADER + data[pos:end])
         regs.append(reg)
-        if raws is not None:
-            raws.append(_REG_HEADER + data[pos:end])
         pos = end
     r.skip_to(pos)
     status = _get_status(r) if r.flag("status present") else None
@@ -524,6 +576,10 @@ def _get_uplink(r: Reader, raws: list[bytes] | None = None) -> Uplink:
 
 def decode_uplink(data: bytes) -> Uplink:
     """Decode an uplink encoded by `encode_uplink`; raise `MalformedMessage` on bad bytes."""
+    if type(data) is bytes:
+        fast = _fast_uplink(data)
+        if fast is not None:
+            return fast[0]
     return _decode(data, "uplink", _TYPE_UPLINK, _get_uplink)
 
 
@@ -532,9 +588,241 @@ def decode_uplink_with_encodings(data: bytes) -> tuple[Uplink, tuple[bytes, ...]
 
     Lets the head-end check the chain and store registrations without re-encoding them.
     """
-    raws: list[bytes] = []
-    uplink = _decode(data, "uplink", _TYPE_UPLINK, lambda r: _get_uplink(r, raws))
-    return uplink, tuple(raws)
+    if type(data) is bytes:
+        fast = _fast_uplink(data)
+        if fast is not None:
+            return fast
+    uplink = _decode(data, "uplink", _TYPE_UPLINK, _get_uplink)
+    return uplink, tuple(encode_registration(reg) for reg in uplink.registrations)
+
+
+def _fast_uplink(data: bytes) -> tuple[Uplink, tuple[bytes, ...]] | None:
+    """The whole uplink in `data` and its registrations' encodings, or None if anything is off.
+
+    The hot path of every `open_uplink`: the checks of `_get_uplink` (every length, enum,
+    flag, range, UTF-8, the meter id of every part, no trailing bytes) inlined on the raw
+    buffer in one pass. It accepts exactly what the checked path accepts and builds equal
+    objects (`test_fast_paths.py`); on None the checked path runs and names the fault.
+    Each registration remembers its slice of `data` as its encoding.
+    """
+    size = len(data)
+    if size < 3 or data[0] != FORMAT_VERSION or data[1] != _TYPE_UPLINK:
+        return None
+    mid_size = data[2]
+    pos = 3 + mid_size
+    if mid_size == 0 or pos + _TIME_NONCE_COUNT_SIZE > size:
+        return None
+    new, kinds, exact_multiply, pow10 = _new, _KINDS, _exact_multiply, _POW10
+    set_obis, set_usage, set_charge = _set_obis, _set_usage, _set_charge
+    set_seq, set_kind, set_meter, set_regs, set_sched, set_ver, set_time, set_code, set_cur = (
+        _REG_SETTERS
+    )
+    mid = data[3:pos]
+    try:
+        meter_id = mid.decode()
+        micros, nonce, count = _unpack_time_nonce_count(data, pos)
+        time = _EPOCH + timedelta(0, 0, micros)
+        pos += _TIME_NONCE_COUNT_SIZE
+        regs = []
+        encodings = []
+        texts: dict[bytes, str] = {}  # schedule ids, currencies, obis: decoded once per call
+        for _ in range(count):
+            end = pos + _REG_FIXED_SIZE
+            if end >= size:
+                return None
+            seq, kind_id, schedule_version, reg_micros, bands = _unpack_reg_fixed(data, pos)
+            kind = kinds.get(kind_id)
+            # meter_id: must be the uplink's (anything else is the checked path's error)
+            if kind is None or data[end] != mid_size or not data.startswith(mid, end + 1):
+                return None
+            end += 1 + mid_size
+            if end >= size:
+                return None
+            start = end + 1
+            end = start + data[end]
+            if end >= size:
+                return None
+            raw = data[start:end]
+            schedule_id = texts.get(raw)
+            if schedule_id is None:
+                schedule_id = texts[raw] = raw.decode()
+            start = end + 1
+            end = start + data[end]
+            if end > size or end == start:
+                return None
+            raw = data[start:end]
+            currency = texts.get(raw)
+            if currency is None:
+                currency = texts[raw] = raw.decode()
+            registers = []
+            for _ in range(bands):
+                if end >= size:
+                    return None
+                start = end + 1
+                end = start + data[end]
+                if end + _BAND_SIZE > size or end == start:
+                    return None
+                raw = data[start:end]
+                obis = texts.get(raw)
+                if obis is None:
+                    obis = texts[raw] = raw.decode()
+                usage, exponent, mantissa = _unpack_band(data, end)
+                end += _BAND_SIZE
+                if not -64 <= exponent <= 63 or mantissa == _MIN_I64:
+                    return None
+                band = new(RegisterUsage)
+                set_obis(band, obis)
+                set_usage(band, usage)
+                set_charge(band, exact_multiply(Decimal(mantissa), pow10[exponent]))
+                registers.append(band)
+            if end >= size:
+                return None
+            start = end + 1
+            end = start + data[end]
+            if end > size or end - start > 64:
+                return None
+            reg = new(Registration)
+            set_seq(reg, seq)
+            set_kind(reg, kind)
+            set_meter(reg, meter_id)
+            set_regs(reg, tuple(registers))
+            set_sched(reg, schedule_id)
+            set_ver(reg, schedule_version)
+            set_time(reg, _EPOCH + timedelta(0, 0, reg_micros))
+            set_code(reg, data[start:end])
+            set_cur(reg, currency)
+            encoded = _REG_HEADER + data[pos:end]
+            remember_encoding(reg, encoded)
+            encodings.append(encoded)
+            regs.append(reg)
+            pos = end
+        if pos >= size:
+            return None
+        flag = data[pos]
+        pos += 1
+        if flag == 0:
+            status = None
+        elif flag == 1:
+            found = _fast_status(data, pos, mid)
+            if found is None:
+                return None
+            status, pos = found
+        else:
+            return None
+    except (UnicodeDecodeError, OverflowError):
+        return None
+    if pos != size:
+        return None
+    uplink = new(Uplink)
+    set_up_meter, set_up_time, set_up_nonce, set_up_regs, set_up_status = _UPLINK_SETTERS
+    set_up_meter(uplink, meter_id)
+    set_up_time(uplink, time)
+    set_up_nonce(uplink, nonce)
+    set_up_regs(uplink, tuple(regs))
+    set_up_status(uplink, status)
+    return uplink, tuple(encodings)
+
+
+def _fast_status(data: bytes, pos: int, mid: bytes) -> tuple[Status, int] | None:
+    """The status at `pos` naming the meter `mid` and the offset after it, or None.
+
+    `_get_status`'s checks inlined (raises only `UnicodeDecodeError` or `OverflowError`,
+    which `_fast_uplink` turns into None).
+    """
+    size = len(data)
+    end = pos + _STATUS_FIXED_SIZE
+    if end >= size:
+        return None
+    (
+        micros,
+        schedule_version,
+        valid_from,
+        has_valid_to,
+        valid_to,
+        peak_load_w,
+        has_peak_time,
+        peak_time,
+        next_contact,
+        battery_id,
+        battery_mv,
+        clock_id,
+        blocked,
+        count,
+    ) = _unpack_status_fixed(data, pos)
+    battery = _BATTERY.get(battery_id)
+    clock = _CLOCK.get(clock_id)
+    mid_size = len(mid)
+    if (
+        battery is None
+        or clock is None
+        or blocked > 1
+        or has_valid_to > 1
+        or has_peak_time > 1
+        or (has_valid_to == 0 and valid_to != 0)
+        or (has_peak_time == 0 and peak_time != 0)
+        or data[end] != mid_size
+        or not data.startswith(mid, end + 1)
+    ):
+        return None
+    end += 1 + mid_size
+    if end >= size:
+        return None
+    start = end + 1
+    end = start + data[end]
+    if end >= size:
+        return None
+    schedule_id = data[start:end].decode()
+    start = end + 1
+    end = start + data[end]
+    if end + count * _EVENT_SIZE > size:
+        return None
+    firmware = data[start:end].decode()
+    epoch = _EPOCH
+    events = []
+    for _ in range(count):
+        kind_id, event_micros = _unpack_event(data, end)
+        kind = _TAMPER.get(kind_id)
+        if kind is None:
+            return None
+        event = _new(TamperEvent)
+        _set_event_kind(event, kind)
+        _set_event_time(event, epoch + timedelta(0, 0, event_micros))
+        events.append(event)
+        end += _EVENT_SIZE
+    status = _new(Status)
+    (
+        set_meter,
+        set_time,
+        set_events,
+        set_sched,
+        set_ver,
+        set_from,
+        set_to,
+        set_peak,
+        set_peak_time,
+        set_next,
+        set_battery,
+        set_mv,
+        set_clock,
+        set_firmware,
+        set_blocked,
+    ) = _STATUS_SETTERS
+    set_meter(status, mid.decode())
+    set_time(status, epoch + timedelta(0, 0, micros))
+    set_events(status, tuple(events))
+    set_sched(status, schedule_id)
+    set_ver(status, schedule_version)
+    set_from(status, epoch + timedelta(0, 0, valid_from))
+    set_to(status, epoch + timedelta(0, 0, valid_to) if has_valid_to else None)
+    set_peak(status, peak_load_w)
+    set_peak_time(status, epoch + timedelta(0, 0, peak_time) if has_peak_time else None)
+    set_next(status, epoch + timedelta(0, 0, next_contact))
+    set_battery(status, battery)
+    set_mv(status, battery_mv)
+    set_clock(status, clock)
+    set_firmware(status, firmware)
+    set_blocked(status, blocked == 1)
+    return status, end
 
 
 # -- downlink -------------------------------------------------------------------------------

@@ -172,8 +172,20 @@ class RegisterUsage:
         _check_money("charge", self.charge)
 
 
+class _Encoded:
+    """Base of messages that remember their canonical encoding once it is known.
+
+    `_encoding` is a slot, not a dataclass field: it takes no part in equality, hashing,
+    `repr`, `dataclasses.fields` or `replace` (which builds a new object without it). Only
+    the codec and the chain set it, to bytes that encode exactly the object's fields, so a
+    registration sealed by the chain or decoded from bytes is never encoded a second time.
+    """
+
+    __slots__ = ("_encoding",)
+
+
 @dataclass(frozen=True, slots=True)
-class Registration:
+class Registration(_Encoded):
     """One registration m1 = (#K, R, V.., F.., t, A_K) of the seed, with a meter id.
 
     `seq` is the chain position (1 for the first), `auth_code` the MAC-chain code over this
@@ -202,6 +214,7 @@ class Registration:
         _check_time("time", self.time)
         _check_bytes("auth_code", self.auth_code, maximum=64)
         _check_text("currency", self.currency)
+        _set_encoding(self, None)
 
     @property
     def total_charge(self) -> Decimal:
@@ -423,6 +436,18 @@ def register_usage_unchecked(obis: str, usage: int, charge: Decimal) -> Register
 
 _new = object.__new__
 _set = object.__setattr__
+_set_encoding = vars(_Encoded)["_encoding"].__set__
+
+
+def cached_encoding(message: object) -> bytes | None:
+    """The canonical encoding a message remembers (see `_Encoded`), or None if unknown."""
+    value: bytes | None = getattr(message, "_encoding", None)
+    return value
+
+
+def remember_encoding(message: _Encoded, encoding: bytes) -> None:
+    """Record `encoding` as the canonical bytes of `message` (codec and chain only)."""
+    _set_encoding(message, encoding)
 
 
 def to_wire_time(when: datetime) -> int:
