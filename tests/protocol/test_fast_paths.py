@@ -1,14 +1,16 @@
 """The inlined fast paths accept exactly what the field-by-field paths accept, with equal results.
 
-`codec._fast_registration` and the fast header check of `envelope._open` hand anything they
-do not accept to the checked paths; these properties show they never accept more, never
-return anything different, and `split_decimal` splits every decimal as the general path does.
+`codec._fast_registration`, `codec._fast_uplink` and the fast header check of `envelope._open`
+hand anything they do not accept to the checked paths; these properties show they never
+accept more, never return anything different, and `split_decimal` splits every decimal as
+the general path does.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from functools import partial
 
@@ -20,6 +22,7 @@ from sealmeter.protocol import (
     MalformedMessage,
     ProtocolPeerError,
     Suite,
+    Uplink,
     _wire,
     codec,
     encode_registration,
@@ -27,6 +30,7 @@ from sealmeter.protocol import (
     generate_keys,
 )
 from sealmeter.protocol._wire import Reader
+from tests.protocol import conftest as c
 from tests.protocol import strategies as s
 
 
@@ -96,7 +100,7 @@ def test_split_decimal_keeps_signs_zeros_and_notation() -> None:
         assert _wire.split_decimal(value) == _wire._split_decimal_general(value), text
 
 
-def _outcome(call: Callable[[], bytes]) -> object:
+def _outcome(call: Callable[[], object]) -> object:
     try:
         return call()
     except ProtocolPeerError as exc:
@@ -122,3 +126,75 @@ def test_fast_envelope_open_agrees_with_checked_path(suite: Suite) -> None:
             )
             assert fast == checked
     assert envelope._open(data, up, "SM-1", box, pub) == b"reading"
+
+
+def _checked_uplink(data: bytes) -> object:
+    """The checked uplink decoder's outcome: (uplink, encodings) or the error type."""
+    try:
+        uplink = codec._decode(data, "uplink", codec._TYPE_UPLINK, codec._get_uplink)
+    except MalformedMessage as exc:
+        return type(exc)
+    return uplink, tuple(codec.fresh_registration_encoding(r) for r in uplink.registrations)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_fast_uplink_agrees_with_checked_path(data: st.DataObject) -> None:
+    up = data.draw(s.uplinks())
+    raw = codec.encode_uplink(up)
+    for candidate in (raw, _mutations(raw, data.draw), _mutations(raw, data.draw)):
+        fast = codec._fast_uplink(candidate)
+        checked = _checked_uplink(candidate)
+        if fast is not None:
+            # never accepts what the checked path rejects, never decodes differently
+            assert isinstance(checked, tuple)
+            assert fast == checked
+            assert repr(fast[0]) == repr(checked[0])  # Decimal exponents and all
+            # what each registration remembers is exactly its canonical encoding
+            for reg, encoded in zip(fast[0].registrations, fast[1], strict=True):
+                assert codec.fresh_registration_encoding(reg) == encoded
+                assert codec.encode_registration(reg) is encoded
+        elif candidate == raw:
+            raise AssertionError("the fast path refused a valid uplink")
+        outcome = _outcome(partial(codec.decode_uplink_with_encodings, candidate))
+        assert outcome == (fast if fast is not None else checked)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200))
+def test_fast_uplink_on_garbage_never_accepts_more(garbage: bytes) -> None:
+    for candidate in (b"\x01\x02" + garbage, b"\x01\x02\x01A" + garbage):
+        fast = codec._fast_uplink(candidate)
+        if fast is not None:
+            assert fast == _checked_uplink(candidate)
+
+
+def _compare_uplink_paths(candidate: bytes) -> None:
+    fast = codec._fast_uplink(candidate)
+    checked = _checked_uplink(candidate)
+    if fast is not None:
+        assert fast == checked
+        assert repr(fast[0]) == repr(checked[0])
+
+
+@settings(max_examples=8, deadline=None)
+@given(s.uplinks())
+def test_fast_uplink_agrees_on_every_byte_flip_truncation_and_extension(up: Uplink) -> None:
+    raw = codec.encode_uplink(up)
+    assert codec._fast_uplink(raw) is not None
+    for i in range(len(raw)):
+        for mask in (0x01, 0x02, 0x80, 0xFF):
+            _compare_uplink_paths(raw[:i] + bytes((raw[i] ^ mask,)) + raw[i + 1 :])
+        _compare_uplink_paths(raw[:i])
+    _compare_uplink_paths(raw + b"\x00")
+
+
+def test_fast_uplink_refuses_an_auth_code_over_64_bytes() -> None:
+    reg = replace(c.draft(), seq=1, auth_code=bytes(64))
+    up = Uplink(reg.meter_id, reg.time, bytes(16), (reg,))
+    raw = codec.encode_uplink(up)
+    code_at = 3 + len(reg.meter_id) + 26 + len(codec.encode_registration(reg)) - 2 - 65
+    assert raw[code_at] == 64
+    longer = raw[:code_at] + b"\x41" + bytes(65) + raw[code_at + 65 :]
+    assert codec._fast_uplink(longer) is None
+    assert _checked_uplink(longer) is MalformedMessage
