@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from sealmeter.protocol import (
     MalformedMessage,
     ProtocolPeerError,
+    RegisterUsage,
     Suite,
     Uplink,
     _wire,
@@ -198,3 +199,44 @@ def test_fast_uplink_refuses_an_auth_code_over_64_bytes() -> None:
     longer = raw[:code_at] + b"\x41" + bytes(65) + raw[code_at + 65 :]
     assert codec._fast_uplink(longer) is None
     assert _checked_uplink(longer) is MalformedMessage
+
+
+def test_fast_uplink_agrees_on_every_change_to_a_batch_of_one_layout() -> None:
+    # registrations after the first that share its layout take `_fast_uplink`'s one-struct
+    # branch: every byte of them flipped, cut or extended must still agree
+    up = c.uplink(3)
+    raw = codec.encode_uplink(up)
+    assert codec._fast_uplink(raw) == _checked_uplink(raw)
+    for i in range(len(raw)):
+        for mask in (0x01, 0x40, 0x80, 0xFF):
+            _compare_uplink_paths(raw[:i] + bytes((raw[i] ^ mask,)) + raw[i + 1 :])
+        _compare_uplink_paths(raw[:i])
+        _compare_uplink_paths(raw[:i] + b"\x00" + raw[i:])
+    # a later registration with another layout (a longer schedule id) still decodes
+    other = replace(c.draft(45), seq=9, schedule_id="residential-2026-b", auth_code=bytes(32))
+    mixed = replace(up, registrations=(*up.registrations, other))
+    raw = codec.encode_uplink(mixed)
+    fast = codec._fast_uplink(raw)
+    assert fast is not None
+    assert fast == _checked_uplink(raw)
+    assert fast[0] == mixed
+
+
+def test_fast_uplink_refuses_bad_fields_in_a_batch_of_one_layout() -> None:
+    # the one-struct branch checks the code length and the charge as the checked path does
+    first = replace(c.draft(), seq=1, auth_code=bytes(64))
+    zero = RegisterUsage("1.8.2", 0, Decimal(0))
+    second = replace(first, seq=2, registers=(first.registers[0], zero))
+    up = Uplink(first.meter_id, first.time, bytes(16), (first, second))
+    raw = codec.encode_uplink(up)
+    assert codec._fast_uplink(raw) is not None
+    code_at = len(raw) - 1 - 65  # the second's code length (then no status: one 0 byte)
+    assert raw[code_at] == 64
+    longer = raw[:code_at] + b"\x41" + bytes(65) + raw[code_at + 65 :]
+    assert codec._fast_uplink(longer) is None
+    assert _checked_uplink(longer) is MalformedMessage
+    mantissa_at = code_at - 8  # the zero band's mantissa: 0x80 00.. is the smallest i64
+    assert raw[mantissa_at : mantissa_at + 8] == bytes(8)
+    smallest = raw[:mantissa_at] + b"\x80" + raw[mantissa_at + 1 :]
+    assert codec._fast_uplink(smallest) is None
+    assert _checked_uplink(smallest) is MalformedMessage

@@ -626,7 +626,60 @@ def _fast_uplink(data: bytes) -> tuple[Uplink, tuple[bytes, ...]] | None:
         regs = []
         encodings = []
         texts: dict[bytes, str] = {}  # schedule ids, currencies, obis: decoded once per call
-        for _ in range(count):
+        # The registrations of one batch almost always share a layout (meter id, schedule id,
+        # currency, register names); once the first is decoded, a registration whose texts
+        # are byte-identical to it is read in one `struct` call (see `_layout`).
+        same_unpack = None
+        same_size = 0
+        same_texts = b""
+        same_heads: tuple[tuple[int, bytes], ...] = ()
+        same_names: tuple[str, ...] = ()
+        same_bands = 0
+        same_schedule_id = same_currency = ""
+        for index in range(count):
+            if same_unpack is not None:
+                stop = pos + same_size
+                if stop <= size and data.startswith(same_texts, pos + _REG_FIXED_SIZE):
+                    for offset, head in same_heads:
+                        if not data.startswith(head, pos + offset):
+                            break
+                    else:
+                        fields = same_unpack(data, pos)
+                        if fields[4] == same_bands:
+                            kind = kinds.get(fields[1])
+                            end = stop + fields[-1]
+                            if kind is None or fields[-1] > 64 or end > size:
+                                return None
+                            registers = []
+                            i = 5
+                            for name in same_names:
+                                exponent = fields[i + 1]
+                                mantissa = fields[i + 2]
+                                if not -64 <= exponent <= 63 or mantissa == _MIN_I64:
+                                    return None
+                                band = new(RegisterUsage)
+                                set_obis(band, name)
+                                set_usage(band, fields[i])
+                                set_charge(band, exact_multiply(Decimal(mantissa), pow10[exponent]))
+                                registers.append(band)
+                                i += 3
+                            reg = new(Registration)
+                            set_seq(reg, fields[0])
+                            set_kind(reg, kind)
+                            set_meter(reg, meter_id)
+                            set_regs(reg, tuple(registers))
+                            set_sched(reg, same_schedule_id)
+                            set_ver(reg, fields[2])
+                            set_time(reg, _EPOCH + timedelta(0, 0, fields[3]))
+                            set_code(reg, data[stop:end])
+                            set_cur(reg, same_currency)
+                            encoded = _REG_HEADER + data[pos:end]
+                            remember_encoding(reg, encoded)
+                            encodings.append(encoded)
+                            regs.append(reg)
+                            pos = end
+                            continue
+            # any registration, field by field
             end = pos + _REG_FIXED_SIZE
             if end >= size:
                 return None
@@ -654,6 +707,9 @@ def _fast_uplink(data: bytes) -> tuple[Uplink, tuple[bytes, ...]] | None:
             currency = texts.get(raw)
             if currency is None:
                 currency = texts[raw] = raw.decode()
+            texts_end = end
+            heads = []
+            names = []
             registers = []
             for _ in range(bands):
                 if end >= size:
@@ -666,6 +722,8 @@ def _fast_uplink(data: bytes) -> tuple[Uplink, tuple[bytes, ...]] | None:
                 obis = texts.get(raw)
                 if obis is None:
                     obis = texts[raw] = raw.decode()
+                heads.append((start - 1 - pos, data[start - 1 : end]))
+                names.append(obis)
                 usage, exponent, mantissa = _unpack_band(data, end)
                 end += _BAND_SIZE
                 if not -64 <= exponent <= 63 or mantissa == _MIN_I64:
@@ -695,6 +753,15 @@ def _fast_uplink(data: bytes) -> tuple[Uplink, tuple[bytes, ...]] | None:
             remember_encoding(reg, encoded)
             encodings.append(encoded)
             regs.append(reg)
+            if same_unpack is None and index + 1 < count:
+                same_texts = data[pos + _REG_FIXED_SIZE : texts_end]
+                same_heads = tuple(heads)
+                key = (texts_end - pos, same_heads)
+                layout = _LAYOUTS.get(key) or _layout(key)
+                same_unpack, same_size = layout.unpack_from, layout.size
+                same_names = tuple(names)
+                same_bands = bands
+                same_schedule_id, same_currency = schedule_id, currency
             pos = end
         if pos >= size:
             return None
@@ -721,6 +788,29 @@ def _fast_uplink(data: bytes) -> tuple[Uplink, tuple[bytes, ...]] | None:
     set_up_regs(uplink, tuple(regs))
     set_up_status(uplink, status)
     return uplink, tuple(encodings)
+
+
+_LAYOUTS: dict[tuple[int, tuple[tuple[int, bytes], ...]], struct.Struct] = {}
+
+
+def _layout(key: tuple[int, tuple[tuple[int, bytes], ...]]) -> struct.Struct:
+    """The `struct` layout of a registration whose texts end at `key[0]`, bands `key[1]`.
+
+    Offsets count from the registration's start (after the two header bytes). `key[1]`
+    holds, per band, the offset of its name's length byte and the name's bytes with that
+    length byte. The layout's fields: seq, kind,
+    schedule version, time, band count, then (usage, exponent, mantissa) per band, then
+    the auth code's length; the texts (meter id, schedule id, currency, band names) are
+    skipped: the caller compares them with the first registration's. Cached (a registration
+    layout is the same in every uplink of a meter); emptied when it reaches 256 layouts.
+    """
+    if len(_LAYOUTS) >= 256:
+        _LAYOUTS.clear()
+    texts_end, heads = key
+    fields = [f">QBIqH{texts_end - _REG_FIXED_SIZE}x"]
+    fields += (f"{len(head)}xQbq" for _, head in heads)
+    layout = _LAYOUTS[key] = struct.Struct("".join(fields) + "B")
+    return layout
 
 
 def _fast_status(data: bytes, pos: int, mid: bytes) -> tuple[Status, int] | None:
