@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import Enum
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 from sealmeter.protocol._wire import EXACT_DECIMAL, Reader, Writer, make_decimal, split_decimal
 from sealmeter.protocol.errors import (
@@ -30,13 +30,19 @@ from sealmeter.protocol.messages import (
     Downlink,
     EnableCode,
     RegisterUsage,
+    RegisterUsageSlots,
     Registration,
     RegistrationKind,
+    RegistrationSlots,
     ScheduleUpdate,
     Status,
+    StatusSlots,
     TamperEvent,
+    TamperEventSlots,
     TamperKind,
     Uplink,
+    UplinkSlots,
+    as_message,
     build_unchecked,
     cached_encoding,
     from_wire_time,
@@ -613,17 +619,14 @@ def _fast_uplink(data: bytes) -> tuple[Uplink, tuple[bytes, ...]] | None:
     if mid_size == 0 or pos + _TIME_NONCE_COUNT_SIZE > size:
         return None
     new, kinds, exact_multiply, pow10 = _new, _KINDS, _exact_multiply, _POW10
-    set_obis, set_usage, set_charge = _set_obis, _set_usage, _set_charge
-    set_seq, set_kind, set_meter, set_regs, set_sched, set_ver, set_time, set_code, set_cur = (
-        _REG_SETTERS
-    )
     mid = data[3:pos]
     try:
         meter_id = mid.decode()
         micros, nonce, count = _unpack_time_nonce_count(data, pos)
         time = _EPOCH + timedelta(0, 0, micros)
         pos += _TIME_NONCE_COUNT_SIZE
-        regs = []
+        # objects are built as layout twins (see `messages.RegisterUsageSlots`), hence Any
+        regs: list[Any] = []
         encodings = []
         texts: dict[bytes, str] = {}  # schedule ids, currencies, obis: decoded once per call
         # The registrations of one batch almost always share a layout (meter id, schedule id,
@@ -650,31 +653,32 @@ def _fast_uplink(data: bytes) -> tuple[Uplink, tuple[bytes, ...]] | None:
                             end = stop + fields[-1]
                             if kind is None or fields[-1] > 64 or end > size:
                                 return None
-                            registers = []
+                            registers: list[Any] = []
                             i = 5
                             for name in same_names:
                                 exponent = fields[i + 1]
                                 mantissa = fields[i + 2]
                                 if not -64 <= exponent <= 63 or mantissa == _MIN_I64:
                                     return None
-                                band = new(RegisterUsage)
-                                set_obis(band, name)
-                                set_usage(band, fields[i])
-                                set_charge(band, exact_multiply(Decimal(mantissa), pow10[exponent]))
+                                band = new(RegisterUsageSlots)
+                                band.obis = name
+                                band.usage = fields[i]
+                                band.charge = exact_multiply(Decimal(mantissa), pow10[exponent])
+                                as_message(band, RegisterUsage)
                                 registers.append(band)
                                 i += 3
-                            reg = new(Registration)
-                            set_seq(reg, fields[0])
-                            set_kind(reg, kind)
-                            set_meter(reg, meter_id)
-                            set_regs(reg, tuple(registers))
-                            set_sched(reg, same_schedule_id)
-                            set_ver(reg, fields[2])
-                            set_time(reg, _EPOCH + timedelta(0, 0, fields[3]))
-                            set_code(reg, data[stop:end])
-                            set_cur(reg, same_currency)
-                            encoded = _REG_HEADER + data[pos:end]
-                            remember_encoding(reg, encoded)
+                            reg = new(RegistrationSlots)
+                            reg.seq = fields[0]
+                            reg.kind = kind
+                            reg.meter_id = meter_id
+                            reg.registers = tuple(registers)
+                            reg.schedule_id = same_schedule_id
+                            reg.schedule_version = fields[2]
+                            reg.time = _EPOCH + timedelta(0, 0, fields[3])
+                            reg.auth_code = data[stop:end]
+                            reg.currency = same_currency
+                            reg._encoding = encoded = _REG_HEADER + data[pos:end]
+                            as_message(reg, Registration)
                             encodings.append(encoded)
                             regs.append(reg)
                             pos = end
@@ -728,10 +732,11 @@ def _fast_uplink(data: bytes) -> tuple[Uplink, tuple[bytes, ...]] | None:
                 end += _BAND_SIZE
                 if not -64 <= exponent <= 63 or mantissa == _MIN_I64:
                     return None
-                band = new(RegisterUsage)
-                set_obis(band, obis)
-                set_usage(band, usage)
-                set_charge(band, exact_multiply(Decimal(mantissa), pow10[exponent]))
+                band = new(RegisterUsageSlots)
+                band.obis = obis
+                band.usage = usage
+                band.charge = exact_multiply(Decimal(mantissa), pow10[exponent])
+                as_message(band, RegisterUsage)
                 registers.append(band)
             if end >= size:
                 return None
@@ -739,18 +744,18 @@ def _fast_uplink(data: bytes) -> tuple[Uplink, tuple[bytes, ...]] | None:
             end = start + data[end]
             if end > size or end - start > 64:
                 return None
-            reg = new(Registration)
-            set_seq(reg, seq)
-            set_kind(reg, kind)
-            set_meter(reg, meter_id)
-            set_regs(reg, tuple(registers))
-            set_sched(reg, schedule_id)
-            set_ver(reg, schedule_version)
-            set_time(reg, _EPOCH + timedelta(0, 0, reg_micros))
-            set_code(reg, data[start:end])
-            set_cur(reg, currency)
-            encoded = _REG_HEADER + data[pos:end]
-            remember_encoding(reg, encoded)
+            reg = new(RegistrationSlots)
+            reg.seq = seq
+            reg.kind = kind
+            reg.meter_id = meter_id
+            reg.registers = tuple(registers)
+            reg.schedule_id = schedule_id
+            reg.schedule_version = schedule_version
+            reg.time = _EPOCH + timedelta(0, 0, reg_micros)
+            reg.auth_code = data[start:end]
+            reg.currency = currency
+            reg._encoding = encoded = _REG_HEADER + data[pos:end]
+            as_message(reg, Registration)
             encodings.append(encoded)
             regs.append(reg)
             if same_unpack is None and index + 1 < count:
@@ -780,14 +785,14 @@ def _fast_uplink(data: bytes) -> tuple[Uplink, tuple[bytes, ...]] | None:
         return None
     if pos != size:
         return None
-    uplink = new(Uplink)
-    set_up_meter, set_up_time, set_up_nonce, set_up_regs, set_up_status = _UPLINK_SETTERS
-    set_up_meter(uplink, meter_id)
-    set_up_time(uplink, time)
-    set_up_nonce(uplink, nonce)
-    set_up_regs(uplink, tuple(regs))
-    set_up_status(uplink, status)
-    return uplink, tuple(encodings)
+    uplink = new(UplinkSlots)
+    uplink.meter_id = meter_id
+    uplink.time = time
+    uplink.nonce = nonce
+    uplink.registrations = tuple(regs)
+    uplink.status = status
+    as_message(uplink, Uplink)
+    return cast(Uplink, uplink), tuple(encodings)
 
 
 _LAYOUTS: dict[tuple[int, tuple[tuple[int, bytes], ...]], struct.Struct] = {}
@@ -868,51 +873,36 @@ def _fast_status(data: bytes, pos: int, mid: bytes) -> tuple[Status, int] | None
         return None
     firmware = data[start:end].decode()
     epoch = _EPOCH
-    events = []
+    events: list[Any] = []  # layout twins (see `messages.RegisterUsageSlots`)
     for _ in range(count):
         kind_id, event_micros = _unpack_event(data, end)
         kind = _TAMPER.get(kind_id)
         if kind is None:
             return None
-        event = _new(TamperEvent)
-        _set_event_kind(event, kind)
-        _set_event_time(event, epoch + timedelta(0, 0, event_micros))
+        event = _new(TamperEventSlots)
+        event.kind = kind
+        event.time = epoch + timedelta(0, 0, event_micros)
+        as_message(event, TamperEvent)
         events.append(event)
         end += _EVENT_SIZE
-    status = _new(Status)
-    (
-        set_meter,
-        set_time,
-        set_events,
-        set_sched,
-        set_ver,
-        set_from,
-        set_to,
-        set_peak,
-        set_peak_time,
-        set_next,
-        set_battery,
-        set_mv,
-        set_clock,
-        set_firmware,
-        set_blocked,
-    ) = _STATUS_SETTERS
-    set_meter(status, mid.decode())
-    set_time(status, epoch + timedelta(0, 0, micros))
-    set_events(status, tuple(events))
-    set_sched(status, schedule_id)
-    set_ver(status, schedule_version)
-    set_from(status, epoch + timedelta(0, 0, valid_from))
-    set_to(status, epoch + timedelta(0, 0, valid_to) if has_valid_to else None)
-    set_peak(status, peak_load_w)
-    set_peak_time(status, epoch + timedelta(0, 0, peak_time) if has_peak_time else None)
-    set_next(status, epoch + timedelta(0, 0, next_contact))
-    set_battery(status, battery)
-    set_mv(status, battery_mv)
-    set_clock(status, clock)
-    set_firmware(status, firmware)
-    set_blocked(status, blocked == 1)
-    return status, end
+    status = _new(StatusSlots)
+    status.meter_id = mid.decode()
+    status.time = epoch + timedelta(0, 0, micros)
+    status.tamper_events = tuple(events)
+    status.schedule_id = schedule_id
+    status.schedule_version = schedule_version
+    status.schedule_valid_from = epoch + timedelta(0, 0, valid_from)
+    status.schedule_valid_to = epoch + timedelta(0, 0, valid_to) if has_valid_to else None
+    status.peak_load_w = peak_load_w
+    status.peak_load_time = epoch + timedelta(0, 0, peak_time) if has_peak_time else None
+    status.next_contact = epoch + timedelta(0, 0, next_contact)
+    status.battery = battery
+    status.battery_mv = battery_mv
+    status.clock = clock
+    status.firmware = firmware
+    status.blocked = blocked == 1
+    as_message(status, Status)
+    return cast(Status, status), end
 
 
 # -- downlink -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ UTC datetimes (integers of microseconds on the wire); money is `Decimal`, never 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -425,6 +426,93 @@ def build_unchecked(cls: type[_T], **fields: object) -> _T:
     return obj
 
 
+class RegisterUsageSlots:
+    """`RegisterUsage`'s slot layout without its frozen `__setattr__`, for the decoder only.
+
+    Plain attribute stores on a slots class are several times faster than the frozen
+    dataclass's slot setters; once every field is set, `as_message` turns the object into
+    the message class (an allowed `__class__` assignment: the layouts are identical, which
+    `_twin_check` proves at import). Nothing else ever sees an object of this class.
+    """
+
+    __slots__ = RegisterUsage.__slots__
+    obis: str
+    usage: int
+    charge: Decimal
+
+
+class RegistrationSlots(_Encoded):
+    """`Registration`'s slot layout (with the remembered encoding); see `RegisterUsageSlots`."""
+
+    __slots__ = Registration.__slots__
+    seq: int
+    kind: RegistrationKind
+    meter_id: str
+    registers: tuple[RegisterUsage, ...]
+    schedule_id: str
+    schedule_version: int
+    time: datetime
+    auth_code: bytes
+    currency: str
+    _encoding: bytes | None
+
+
+class TamperEventSlots:
+    """`TamperEvent`'s slot layout; see `RegisterUsageSlots`."""
+
+    __slots__ = TamperEvent.__slots__
+    kind: TamperKind
+    time: datetime
+
+
+class StatusSlots:
+    """`Status`'s slot layout; see `RegisterUsageSlots`."""
+
+    __slots__ = Status.__slots__
+    meter_id: str
+    time: datetime
+    tamper_events: tuple[TamperEvent, ...]
+    schedule_id: str
+    schedule_version: int
+    schedule_valid_from: datetime
+    schedule_valid_to: datetime | None
+    peak_load_w: int
+    peak_load_time: datetime | None
+    next_contact: datetime
+    battery: BatteryState
+    battery_mv: int
+    clock: ClockState
+    firmware: str
+    blocked: bool
+
+
+class UplinkSlots:
+    """`Uplink`'s slot layout; see `RegisterUsageSlots`."""
+
+    __slots__ = Uplink.__slots__
+    meter_id: str
+    time: datetime
+    nonce: bytes
+    registrations: tuple[Registration, ...]
+    status: Status | None
+
+
+as_message: Callable[[object, type], None] = vars(object)["__class__"].__set__
+"""`as_message(obj, cls)`: make a fully set `...Slots` object the message `cls` it mirrors."""
+
+
+def _twin_check() -> None:
+    """Fail at import, not on a peer's message, if a layout twin drifted from its message."""
+    for twin, message in (
+        (RegisterUsageSlots, RegisterUsage),
+        (RegistrationSlots, Registration),
+        (TamperEventSlots, TamperEvent),
+        (StatusSlots, Status),
+        (UplinkSlots, Uplink),
+    ):
+        as_message(object.__new__(twin), message)  # TypeError if the layouts differ
+
+
 def register_usage_unchecked(obis: str, usage: int, charge: Decimal) -> RegisterUsage:
     """`RegisterUsage` without its checks (the decoder's hot path; see `build_unchecked`)."""
     obj = _new(RegisterUsage)
@@ -437,6 +525,7 @@ def register_usage_unchecked(obis: str, usage: int, charge: Decimal) -> Register
 _new = object.__new__
 _set = object.__setattr__
 _set_encoding = vars(_Encoded)["_encoding"].__set__
+_twin_check()
 
 
 def cached_encoding(message: object) -> bytes | None:
