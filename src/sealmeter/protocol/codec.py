@@ -11,7 +11,6 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from decimal import Decimal
 from enum import Enum
 from typing import Any, TypeVar, cast
 
@@ -291,7 +290,7 @@ def _fast_registration(data: bytes, pos: int) -> tuple[Registration, int] | None
             end += _BAND_SIZE
             if not -64 <= exponent <= 63 or mantissa == _MIN_I64:
                 return None
-            charge = _exact_multiply(Decimal(mantissa), _POW10[exponent])
+            charge = _exact_multiply(mantissa, _POW10[exponent])
             band = _new(RegisterUsage)  # register_usage_unchecked, inlined (hot path)
             _set_obis(band, obis)
             _set_usage(band, usage)
@@ -663,7 +662,7 @@ def _fast_uplink(data: bytes) -> tuple[Uplink, tuple[bytes, ...]] | None:
                                 band = new(RegisterUsageSlots)
                                 band.obis = name
                                 band.usage = fields[i]
-                                band.charge = exact_multiply(Decimal(mantissa), pow10[exponent])
+                                band.charge = exact_multiply(mantissa, pow10[exponent])
                                 as_message(band, RegisterUsage)
                                 registers.append(band)
                                 i += 3
@@ -735,7 +734,8 @@ def _fast_uplink(data: bytes) -> tuple[Uplink, tuple[bytes, ...]] | None:
                 band = new(RegisterUsageSlots)
                 band.obis = obis
                 band.usage = usage
-                band.charge = exact_multiply(Decimal(mantissa), pow10[exponent])
+                # an int operand is exact: mantissa x 10**exponent, exponent kept
+                band.charge = exact_multiply(mantissa, pow10[exponent])
                 as_message(band, RegisterUsage)
                 registers.append(band)
             if end >= size:
