@@ -775,7 +775,7 @@ def _fast_uplink(data: bytes) -> tuple[Uplink, tuple[bytes, ...]] | None:
         if flag == 0:
             status = None
         elif flag == 1:
-            found = _fast_status(data, pos, mid)
+            found = _fast_status(data, pos, mid, meter_id)
             if found is None:
                 return None
             status, pos = found
@@ -818,8 +818,8 @@ def _layout(key: tuple[int, tuple[tuple[int, bytes], ...]]) -> struct.Struct:
     return layout
 
 
-def _fast_status(data: bytes, pos: int, mid: bytes) -> tuple[Status, int] | None:
-    """The status at `pos` naming the meter `mid` and the offset after it, or None.
+def _fast_status(data: bytes, pos: int, mid: bytes, meter_id: str) -> tuple[Status, int] | None:
+    """The status at `pos` naming the meter `mid` (`meter_id`) and the offset after it, or None.
 
     `_get_status`'s checks inlined (raises only `UnicodeDecodeError` or `OverflowError`,
     which `_fast_uplink` turns into None).
@@ -886,7 +886,7 @@ def _fast_status(data: bytes, pos: int, mid: bytes) -> tuple[Status, int] | None
         events.append(event)
         end += _EVENT_SIZE
     status = _new(StatusSlots)
-    status.meter_id = mid.decode()
+    status.meter_id = meter_id
     status.time = epoch + timedelta(0, 0, micros)
     status.tamper_events = tuple(events)
     status.schedule_id = schedule_id
