@@ -68,7 +68,7 @@ VALID = [
     for m, h in PAIRS
 ]
 # a plaintext batch of three registrations of one layout and a status: edits of it reach
-# every branch of the uplink decoder's hot path (`codec._fast_uplink`)
+# every branch of the uplink decoder's hot path (`_fastpath.fast_uplink`)
 _chain = MeterChain.start(CHAIN_KEY)
 _batch = []
 for _minute in range(3):

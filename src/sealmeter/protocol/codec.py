@@ -8,43 +8,59 @@ encoding gives the same bytes.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any, TypeVar, cast
+from typing import TypeVar
 
-from sealmeter.protocol._wire import EXACT_DECIMAL, Reader, Writer, make_decimal, split_decimal
+from sealmeter.protocol._fastpath import fast_uplink
+from sealmeter.protocol._layout import (
+    BAND,
+    BAND_SIZE,
+    BATTERY,
+    CLOCK,
+    EPOCH,
+    EVENT,
+    FORMAT_VERSION,
+    KINDS,
+    LENGTHS,
+    MICROSECOND,
+    MIN_I64,
+    POW10,
+    REG_FIXED,
+    REG_FIXED_SIZE,
+    REG_HEADER,
+    STATUS_FIXED,
+    TAMPER,
+    TIME_NONCE_COUNT,
+    TYPE_DOWNLINK,
+    TYPE_REGISTRATION,
+    TYPE_UPLINK,
+    UPLINK_HEADER,
+    multiply_exact,
+    unpack_band,
+    unpack_reg_fixed,
+)
+from sealmeter.protocol._wire import Reader, Writer, make_decimal, split_decimal
 from sealmeter.protocol.errors import (
     MalformedMessage,
     ProtocolUsageError,
     UnsupportedVersion,
 )
 from sealmeter.protocol.messages import (
-    BatteryState,
-    ClockState,
     Command,
     CommandKind,
     CreditFrame,
     Downlink,
     EnableCode,
     RegisterUsage,
-    RegisterUsageSlots,
     Registration,
-    RegistrationKind,
-    RegistrationSlots,
     ScheduleUpdate,
     Status,
-    StatusSlots,
     TamperEvent,
-    TamperEventSlots,
-    TamperKind,
     Uplink,
-    UplinkSlots,
-    as_message,
     build_unchecked,
     cached_encoding,
-    from_wire_time,
     register_usage_unchecked,
     remember_encoding,
     to_wire_time,
@@ -62,45 +78,12 @@ __all__ = [
     "registration_body",
 ]
 
-FORMAT_VERSION = 1
-"""Version byte of the plaintext message format."""
-
-_TYPE_REGISTRATION = 0x01
-_TYPE_UPLINK = 0x02
-_TYPE_DOWNLINK = 0x03
-
 _ENUM_ERR = "{what}: {field} value {value} is not a known {enum}"
 
 
 _E = TypeVar("_E", bound=Enum)
 _T = TypeVar("_T")
-_MICROSECOND = timedelta(microseconds=1)
-_REG_FIXED = struct.Struct(">QBIqH")
-_MIN_I64 = -(2**63)
-_KINDS = {k.value: k for k in RegistrationKind}
-_TAMPER = {k.value: k for k in TamperKind}
-_BATTERY = {k.value: k for k in BatteryState}
-_CLOCK = {k.value: k for k in ClockState}
-_STATUS_FIXED = struct.Struct(">qIqBqIBqqBHBBH")
-_EVENT = struct.Struct(">Bq")
-_LENGTHS = [bytes((n,)) for n in range(256)]
-_REG_HEADER = bytes((FORMAT_VERSION, _TYPE_REGISTRATION))
-_BAND = struct.Struct(">Qbq")
-_UPLINK_HEADER = bytes((FORMAT_VERSION, _TYPE_UPLINK))
-_TIME_NONCE_COUNT = struct.Struct(">q16sH")
-_REG_FIXED_SIZE = _REG_FIXED.size
-_BAND_SIZE = _BAND.size
-_unpack_reg_fixed = _REG_FIXED.unpack_from
-_unpack_band = _BAND.unpack_from
-_TIME_NONCE_COUNT_SIZE = _TIME_NONCE_COUNT.size
-_unpack_time_nonce_count = _TIME_NONCE_COUNT.unpack_from
-_STATUS_FIXED_SIZE = _STATUS_FIXED.size
-_unpack_status_fixed = _STATUS_FIXED.unpack_from
-_EVENT_SIZE = _EVENT.size
-_unpack_event = _EVENT.unpack_from
-_POW10 = {e: make_decimal(1, e) for e in range(-64, 64)}
-_exact_multiply = EXACT_DECIMAL.multiply
-_EPOCH = from_wire_time(0)
+
 _new = object.__new__
 _set = object.__setattr__
 
@@ -114,31 +97,6 @@ def _setter(cls: type, name: str) -> Callable[[object, object], None]:
 _set_obis = _setter(RegisterUsage, "obis")
 _set_usage = _setter(RegisterUsage, "usage")
 _set_charge = _setter(RegisterUsage, "charge")
-_set_event_kind = _setter(TamperEvent, "kind")
-_set_event_time = _setter(TamperEvent, "time")
-_UPLINK_SETTERS = tuple(
-    _setter(Uplink, name) for name in ("meter_id", "time", "nonce", "registrations", "status")
-)
-_STATUS_SETTERS = tuple(
-    _setter(Status, name)
-    for name in (
-        "meter_id",
-        "time",
-        "tamper_events",
-        "schedule_id",
-        "schedule_version",
-        "schedule_valid_from",
-        "schedule_valid_to",
-        "peak_load_w",
-        "peak_load_time",
-        "next_contact",
-        "battery",
-        "battery_mv",
-        "clock",
-        "firmware",
-        "blocked",
-    )
-)
 _REG_SETTERS = tuple(
     _setter(Registration, name)
     for name in (
@@ -174,7 +132,7 @@ def _get_time(r: Reader, field: str) -> datetime:
 
 def _time_of(micros: int, field: str) -> datetime:
     try:
-        return _EPOCH + timedelta(0, 0, micros)  # from_wire_time, inlined (hot path)
+        return EPOCH + timedelta(0, 0, micros)  # from_wire_time, inlined (hot path)
     except OverflowError:
         raise MalformedMessage(
             f"{field}: {micros} microseconds is outside the datetime range"
@@ -206,24 +164,24 @@ def _registration_parts(reg: Registration, parts: list[bytes]) -> None:
     schedule_id = reg.schedule_id.encode()
     currency = reg.currency.encode()
     parts += (
-        _REG_FIXED.pack(
+        REG_FIXED.pack(
             reg.seq,
             reg.kind.value,
             reg.schedule_version,
             to_wire_time(reg.time),
             len(reg.registers),
         ),
-        _LENGTHS[len(meter_id)],
+        LENGTHS[len(meter_id)],
         meter_id,
-        _LENGTHS[len(schedule_id)],
+        LENGTHS[len(schedule_id)],
         schedule_id,
-        _LENGTHS[len(currency)],
+        LENGTHS[len(currency)],
         currency,
     )
     for band in reg.registers:
         obis = band.obis.encode()
         mantissa, exponent = split_decimal(band.charge)
-        parts += (_LENGTHS[len(obis)], obis, _BAND.pack(band.usage, exponent, mantissa))
+        parts += (LENGTHS[len(obis)], obis, BAND.pack(band.usage, exponent, mantissa))
 
 
 def registration_body(reg: Registration) -> bytes:
@@ -237,9 +195,9 @@ def fresh_registration_encoding(reg: Registration) -> bytes:
 
     For tests and checks that the remembered bytes are the canonical ones.
     """
-    parts = [_REG_HEADER]
+    parts = [REG_HEADER]
     _registration_parts(reg, parts)
-    parts += (_LENGTHS[len(reg.auth_code)], reg.auth_code)
+    parts += (LENGTHS[len(reg.auth_code)], reg.auth_code)
     return b"".join(parts)
 
 
@@ -250,15 +208,15 @@ def _fast_registration(data: bytes, pos: int) -> tuple[Registration, int] | None
     inlined on the raw buffer: the decoder's hot path, run for every registration of a batch.
     """
     size = len(data)
-    end = pos + _REG_FIXED_SIZE
+    end = pos + REG_FIXED_SIZE
     if end > size:
         return None
-    seq, kind_id, schedule_version, micros, count = _unpack_reg_fixed(data, pos)
-    kind = _KINDS.get(kind_id)
+    seq, kind_id, schedule_version, micros, count = unpack_reg_fixed(data, pos)
+    kind = KINDS.get(kind_id)
     if kind is None:
         return None
     try:
-        time = _EPOCH + timedelta(0, 0, micros)
+        time = EPOCH + timedelta(0, 0, micros)
         # three length-prefixed texts: meter_id, schedule_id, currency
         if end >= size:
             return None
@@ -283,14 +241,14 @@ def _fast_registration(data: bytes, pos: int) -> tuple[Registration, int] | None
                 return None
             start = end + 1
             end = start + data[end]
-            if end + _BAND_SIZE > size or end == start:
+            if end + BAND_SIZE > size or end == start:
                 return None
             obis = data[start:end].decode()
-            usage, exponent, mantissa = _unpack_band(data, end)
-            end += _BAND_SIZE
-            if not -64 <= exponent <= 63 or mantissa == _MIN_I64:
+            usage, exponent, mantissa = unpack_band(data, end)
+            end += BAND_SIZE
+            if not -64 <= exponent <= 63 or mantissa == MIN_I64:
                 return None
-            charge = _exact_multiply(mantissa, _POW10[exponent])
+            charge = multiply_exact(mantissa, POW10[exponent])
             band = _new(RegisterUsage)  # register_usage_unchecked, inlined (hot path)
             _set_obis(band, obis)
             _set_usage(band, usage)
@@ -329,14 +287,14 @@ def _get_registration(r: Reader) -> Registration:
     else:
         reg = fast[0]
         r.skip_to(fast[1])
-    remember_encoding(reg, _REG_HEADER + data[pos : r.position])
+    remember_encoding(reg, REG_HEADER + data[pos : r.position])
     return reg
 
 
 def _checked_registration(r: Reader) -> Registration:
     """The registration at the reader, every field checked one by one with a precise error."""
-    seq, kind_id, schedule_version, micros, count = r.unpack(_REG_FIXED, "registration")
-    kind = _KINDS.get(kind_id)
+    seq, kind_id, schedule_version, micros, count = r.unpack(REG_FIXED, "registration")
+    kind = KINDS.get(kind_id)
     if kind is None:
         raise MalformedMessage(f"registration: kind value {kind_id} is not a known kind")
     time = _time_of(micros, "time")
@@ -347,8 +305,8 @@ def _checked_registration(r: Reader) -> Registration:
         raise MalformedMessage("registration: meter_id and currency must not be empty")
     registers = []
     for _ in range(count):
-        obis, usage, exponent, mantissa = r.text_and(_BAND, "register")
-        if not obis or not -64 <= exponent <= 63 or mantissa == _MIN_I64:
+        obis, usage, exponent, mantissa = r.text_and(BAND, "register")
+        if not obis or not -64 <= exponent <= 63 or mantissa == MIN_I64:
             raise MalformedMessage(
                 f"registration: register {obis!r} has an empty name or an out-of-range charge"
             )
@@ -386,7 +344,7 @@ def encode_registration(reg: Registration) -> bytes:
 
 def decode_registration(data: bytes) -> Registration:
     """Decode one registration encoded by `encode_registration`; raise `MalformedMessage`."""
-    return _decode(data, "registration", _TYPE_REGISTRATION, _get_registration)
+    return _decode(data, "registration", TYPE_REGISTRATION, _get_registration)
 
 
 # -- status ---------------------------------------------------------------------------------
@@ -411,31 +369,31 @@ def _status_parts(st: Status, parts: list[bytes]) -> None:
     schedule_id = st.schedule_id.encode()
     firmware = st.firmware.encode()
     parts += (
-        _STATUS_FIXED.pack(
-            (st.time - _EPOCH) // _MICROSECOND,  # to_wire_time, inlined (hot path)
+        STATUS_FIXED.pack(
+            (st.time - EPOCH) // MICROSECOND,  # to_wire_time, inlined (hot path)
             st.schedule_version,
-            (st.schedule_valid_from - _EPOCH) // _MICROSECOND,
+            (st.schedule_valid_from - EPOCH) // MICROSECOND,
             valid_to is not None,
-            0 if valid_to is None else (valid_to - _EPOCH) // _MICROSECOND,
+            0 if valid_to is None else (valid_to - EPOCH) // MICROSECOND,
             st.peak_load_w,
             peak_time is not None,
-            0 if peak_time is None else (peak_time - _EPOCH) // _MICROSECOND,
-            (st.next_contact - _EPOCH) // _MICROSECOND,
+            0 if peak_time is None else (peak_time - EPOCH) // MICROSECOND,
+            (st.next_contact - EPOCH) // MICROSECOND,
             st.battery.value,
             st.battery_mv,
             st.clock.value,
             st.blocked,
             len(st.tamper_events),
         ),
-        _LENGTHS[len(meter_id)],
+        LENGTHS[len(meter_id)],
         meter_id,
-        _LENGTHS[len(schedule_id)],
+        LENGTHS[len(schedule_id)],
         schedule_id,
-        _LENGTHS[len(firmware)],
+        LENGTHS[len(firmware)],
         firmware,
     )
     for ev in st.tamper_events:
-        parts.append(_EVENT.pack(ev.kind.value, to_wire_time(ev.time)))
+        parts.append(EVENT.pack(ev.kind.value, to_wire_time(ev.time)))
 
 
 def _optional_time(flag: int, micros: int, field: str) -> datetime | None:
@@ -462,9 +420,9 @@ def _get_status(r: Reader) -> Status:
         clock_id,
         blocked,
         count,
-    ) = r.unpack(_STATUS_FIXED, "status")
-    battery = _BATTERY.get(battery_id)
-    clock = _CLOCK.get(clock_id)
+    ) = r.unpack(STATUS_FIXED, "status")
+    battery = BATTERY.get(battery_id)
+    clock = CLOCK.get(clock_id)
     if battery is None or clock is None or blocked > 1:
         raise MalformedMessage(
             f"status: battery {battery_id}, clock {clock_id} or blocked {blocked} is not known"
@@ -476,8 +434,8 @@ def _get_status(r: Reader) -> Status:
     firmware = r.text("firmware")
     events = []
     for _ in range(count):
-        kind_id, event_micros = r.unpack(_EVENT, "tamper event")
-        kind = _TAMPER.get(kind_id)
+        kind_id, event_micros = r.unpack(EVENT, "tamper event")
+        kind = TAMPER.get(kind_id)
         if kind is None:
             raise MalformedMessage(f"status: tamper kind {kind_id} is not known")
         events.append(
@@ -514,10 +472,10 @@ def encode_uplink(up: Uplink) -> bytes:
     """Encode an uplink batch (the plaintext that `seal_uplink` encrypts)."""
     meter_id = up.meter_id.encode()
     parts = [
-        _UPLINK_HEADER,
-        _LENGTHS[len(meter_id)],
+        UPLINK_HEADER,
+        LENGTHS[len(meter_id)],
         meter_id,
-        _TIME_NONCE_COUNT.pack(to_wire_time(up.time), up.nonce, len(up.registrations)),
+        TIME_NONCE_COUNT.pack(to_wire_time(up.time), up.nonce, len(up.registrations)),
     ]
     for reg in up.registrations:
         # each registration's own encoding without its two header bytes (remembered once
@@ -533,14 +491,14 @@ def encode_uplink(up: Uplink) -> bytes:
 
 
 def _get_uplink(r: Reader) -> Uplink:
-    """The uplink at the reader, checked field by field (see `_fast_uplink` for the hot path)."""
+    """The uplink at the reader, checked field by field (the hot path: `_fastpath`)."""
     meter_id = r.text("meter_id")
     data, pos = r.buffer()
-    if pos + _TIME_NONCE_COUNT.size <= len(data):
+    if pos + TIME_NONCE_COUNT.size <= len(data):
         # time, nonce and registration count in one step (field by field below if short)
-        micros, nonce, count = _TIME_NONCE_COUNT.unpack_from(data, pos)
+        micros, nonce, count = TIME_NONCE_COUNT.unpack_from(data, pos)
         time = _time_of(micros, "time")
-        pos += _TIME_NONCE_COUNT.size
+        pos += TIME_NONCE_COUNT.size
     else:
         time = _get_time(r, "time")
         nonce = r.take(16, "nonce")
@@ -555,7 +513,7 @@ def _get_uplink(r: Reader) -> Uplink:
             end = r.position
         else:
             reg, end = fast
-        remember_encoding(reg, _REG_HEADER + data[pos:end])
+        remember_encoding(reg, REG_HEADER + data[pos:end])
         regs.append(reg)
         pos = end
     r.skip_to(pos)
@@ -582,10 +540,10 @@ def _get_uplink(r: Reader) -> Uplink:
 def decode_uplink(data: bytes) -> Uplink:
     """Decode an uplink encoded by `encode_uplink`; raise `MalformedMessage` on bad bytes."""
     if type(data) is bytes:
-        fast = _fast_uplink(data)
+        fast = fast_uplink(data)
         if fast is not None:
             return fast[0]
-    return _decode(data, "uplink", _TYPE_UPLINK, _get_uplink)
+    return _decode(data, "uplink", TYPE_UPLINK, _get_uplink)
 
 
 def decode_uplink_with_encodings(data: bytes) -> tuple[Uplink, tuple[bytes, ...]]:
@@ -594,315 +552,11 @@ def decode_uplink_with_encodings(data: bytes) -> tuple[Uplink, tuple[bytes, ...]
     Lets the head-end check the chain and store registrations without re-encoding them.
     """
     if type(data) is bytes:
-        fast = _fast_uplink(data)
+        fast = fast_uplink(data)
         if fast is not None:
             return fast
-    uplink = _decode(data, "uplink", _TYPE_UPLINK, _get_uplink)
+    uplink = _decode(data, "uplink", TYPE_UPLINK, _get_uplink)
     return uplink, tuple(encode_registration(reg) for reg in uplink.registrations)
-
-
-def _fast_uplink(data: bytes) -> tuple[Uplink, tuple[bytes, ...]] | None:
-    """The whole uplink in `data` and its registrations' encodings, or None if anything is off.
-
-    The hot path of every `open_uplink`: the checks of `_get_uplink` (every length, enum,
-    flag, range, UTF-8, the meter id of every part, no trailing bytes) inlined on the raw
-    buffer in one pass. It accepts exactly what the checked path accepts and builds equal
-    objects (`test_fast_paths.py`); on None the checked path runs and names the fault.
-    Each registration remembers its slice of `data` as its encoding.
-    """
-    size = len(data)
-    if size < 3 or data[0] != FORMAT_VERSION or data[1] != _TYPE_UPLINK:
-        return None
-    mid_size = data[2]
-    pos = 3 + mid_size
-    if mid_size == 0 or pos + _TIME_NONCE_COUNT_SIZE > size:
-        return None
-    new, kinds, exact_multiply, pow10 = _new, _KINDS, _exact_multiply, _POW10
-    mid = data[3:pos]
-    try:
-        meter_id = mid.decode()
-        micros, nonce, count = _unpack_time_nonce_count(data, pos)
-        time = _EPOCH + timedelta(0, 0, micros)
-        pos += _TIME_NONCE_COUNT_SIZE
-        # objects are built as layout twins (see `messages.RegisterUsageSlots`), hence Any
-        regs: list[Any] = []
-        encodings = []
-        texts: dict[bytes, str] = {}  # schedule ids, currencies, obis: decoded once per call
-        # The registrations of one batch almost always share a layout (meter id, schedule id,
-        # currency, register names); once the first is decoded, a registration whose texts
-        # are byte-identical to it is read in one `struct` call (see `_layout`).
-        same_unpack = None
-        same_size = 0
-        same_texts = b""
-        same_heads: tuple[tuple[int, bytes], ...] = ()
-        same_names: tuple[str, ...] = ()
-        same_bands = 0
-        same_schedule_id = same_currency = ""
-        for index in range(count):
-            if same_unpack is not None:
-                stop = pos + same_size
-                if stop <= size and data.startswith(same_texts, pos + _REG_FIXED_SIZE):
-                    for offset, head in same_heads:
-                        if not data.startswith(head, pos + offset):
-                            break
-                    else:
-                        fields = same_unpack(data, pos)
-                        if fields[4] == same_bands:
-                            kind = kinds.get(fields[1])
-                            end = stop + fields[-1]
-                            if kind is None or fields[-1] > 64 or end > size:
-                                return None
-                            registers: list[Any] = []
-                            i = 5
-                            for name in same_names:
-                                exponent = fields[i + 1]
-                                mantissa = fields[i + 2]
-                                if not -64 <= exponent <= 63 or mantissa == _MIN_I64:
-                                    return None
-                                band = new(RegisterUsageSlots)
-                                band.obis = name
-                                band.usage = fields[i]
-                                band.charge = exact_multiply(mantissa, pow10[exponent])
-                                as_message(band, RegisterUsage)
-                                registers.append(band)
-                                i += 3
-                            reg = new(RegistrationSlots)
-                            reg.seq = fields[0]
-                            reg.kind = kind
-                            reg.meter_id = meter_id
-                            reg.registers = tuple(registers)
-                            reg.schedule_id = same_schedule_id
-                            reg.schedule_version = fields[2]
-                            reg.time = _EPOCH + timedelta(0, 0, fields[3])
-                            reg.auth_code = data[stop:end]
-                            reg.currency = same_currency
-                            reg._encoding = encoded = _REG_HEADER + data[pos:end]
-                            as_message(reg, Registration)
-                            encodings.append(encoded)
-                            regs.append(reg)
-                            pos = end
-                            continue
-            # any registration, field by field
-            end = pos + _REG_FIXED_SIZE
-            if end >= size:
-                return None
-            seq, kind_id, schedule_version, reg_micros, bands = _unpack_reg_fixed(data, pos)
-            kind = kinds.get(kind_id)
-            # meter_id: must be the uplink's (anything else is the checked path's error)
-            if kind is None or data[end] != mid_size or not data.startswith(mid, end + 1):
-                return None
-            end += 1 + mid_size
-            if end >= size:
-                return None
-            start = end + 1
-            end = start + data[end]
-            if end >= size:
-                return None
-            raw = data[start:end]
-            schedule_id = texts.get(raw)
-            if schedule_id is None:
-                schedule_id = texts[raw] = raw.decode()
-            start = end + 1
-            end = start + data[end]
-            if end > size or end == start:
-                return None
-            raw = data[start:end]
-            currency = texts.get(raw)
-            if currency is None:
-                currency = texts[raw] = raw.decode()
-            texts_end = end
-            heads = []
-            names = []
-            registers = []
-            for _ in range(bands):
-                if end >= size:
-                    return None
-                start = end + 1
-                end = start + data[end]
-                if end + _BAND_SIZE > size or end == start:
-                    return None
-                raw = data[start:end]
-                obis = texts.get(raw)
-                if obis is None:
-                    obis = texts[raw] = raw.decode()
-                heads.append((start - 1 - pos, data[start - 1 : end]))
-                names.append(obis)
-                usage, exponent, mantissa = _unpack_band(data, end)
-                end += _BAND_SIZE
-                if not -64 <= exponent <= 63 or mantissa == _MIN_I64:
-                    return None
-                band = new(RegisterUsageSlots)
-                band.obis = obis
-                band.usage = usage
-                # an int operand is exact: mantissa x 10**exponent, exponent kept
-                band.charge = exact_multiply(mantissa, pow10[exponent])
-                as_message(band, RegisterUsage)
-                registers.append(band)
-            if end >= size:
-                return None
-            start = end + 1
-            end = start + data[end]
-            if end > size or end - start > 64:
-                return None
-            reg = new(RegistrationSlots)
-            reg.seq = seq
-            reg.kind = kind
-            reg.meter_id = meter_id
-            reg.registers = tuple(registers)
-            reg.schedule_id = schedule_id
-            reg.schedule_version = schedule_version
-            reg.time = _EPOCH + timedelta(0, 0, reg_micros)
-            reg.auth_code = data[start:end]
-            reg.currency = currency
-            reg._encoding = encoded = _REG_HEADER + data[pos:end]
-            as_message(reg, Registration)
-            encodings.append(encoded)
-            regs.append(reg)
-            if same_unpack is None and index + 1 < count:
-                same_texts = data[pos + _REG_FIXED_SIZE : texts_end]
-                same_heads = tuple(heads)
-                key = (texts_end - pos, same_heads)
-                layout = _LAYOUTS.get(key) or _layout(key)
-                same_unpack, same_size = layout.unpack_from, layout.size
-                same_names = tuple(names)
-                same_bands = bands
-                same_schedule_id, same_currency = schedule_id, currency
-            pos = end
-        if pos >= size:
-            return None
-        flag = data[pos]
-        pos += 1
-        if flag == 0:
-            status = None
-        elif flag == 1:
-            found = _fast_status(data, pos, mid, meter_id)
-            if found is None:
-                return None
-            status, pos = found
-        else:
-            return None
-    except (UnicodeDecodeError, OverflowError):
-        return None
-    if pos != size:
-        return None
-    uplink = new(UplinkSlots)
-    uplink.meter_id = meter_id
-    uplink.time = time
-    uplink.nonce = nonce
-    uplink.registrations = tuple(regs)
-    uplink.status = status
-    as_message(uplink, Uplink)
-    return cast(Uplink, uplink), tuple(encodings)
-
-
-_LAYOUTS: dict[tuple[int, tuple[tuple[int, bytes], ...]], struct.Struct] = {}
-
-
-def _layout(key: tuple[int, tuple[tuple[int, bytes], ...]]) -> struct.Struct:
-    """The `struct` layout of a registration whose texts end at `key[0]`, bands `key[1]`.
-
-    Offsets count from the registration's start (after the two header bytes). `key[1]`
-    holds, per band, the offset of its name's length byte and the name's bytes with that
-    length byte. The layout's fields: seq, kind,
-    schedule version, time, band count, then (usage, exponent, mantissa) per band, then
-    the auth code's length; the texts (meter id, schedule id, currency, band names) are
-    skipped: the caller compares them with the first registration's. Cached (a registration
-    layout is the same in every uplink of a meter); emptied when it reaches 256 layouts.
-    """
-    if len(_LAYOUTS) >= 256:
-        _LAYOUTS.clear()
-    texts_end, heads = key
-    fields = [f">QBIqH{texts_end - _REG_FIXED_SIZE}x"]
-    fields += (f"{len(head)}xQbq" for _, head in heads)
-    layout = _LAYOUTS[key] = struct.Struct("".join(fields) + "B")
-    return layout
-
-
-def _fast_status(data: bytes, pos: int, mid: bytes, meter_id: str) -> tuple[Status, int] | None:
-    """The status at `pos` naming the meter `mid` (`meter_id`) and the offset after it, or None.
-
-    `_get_status`'s checks inlined (raises only `UnicodeDecodeError` or `OverflowError`,
-    which `_fast_uplink` turns into None).
-    """
-    size = len(data)
-    end = pos + _STATUS_FIXED_SIZE
-    if end >= size:
-        return None
-    (
-        micros,
-        schedule_version,
-        valid_from,
-        has_valid_to,
-        valid_to,
-        peak_load_w,
-        has_peak_time,
-        peak_time,
-        next_contact,
-        battery_id,
-        battery_mv,
-        clock_id,
-        blocked,
-        count,
-    ) = _unpack_status_fixed(data, pos)
-    battery = _BATTERY.get(battery_id)
-    clock = _CLOCK.get(clock_id)
-    mid_size = len(mid)
-    if (
-        battery is None
-        or clock is None
-        or blocked > 1
-        or has_valid_to > 1
-        or has_peak_time > 1
-        or (has_valid_to == 0 and valid_to != 0)
-        or (has_peak_time == 0 and peak_time != 0)
-        or data[end] != mid_size
-        or not data.startswith(mid, end + 1)
-    ):
-        return None
-    end += 1 + mid_size
-    if end >= size:
-        return None
-    start = end + 1
-    end = start + data[end]
-    if end >= size:
-        return None
-    schedule_id = data[start:end].decode()
-    start = end + 1
-    end = start + data[end]
-    if end + count * _EVENT_SIZE > size:
-        return None
-    firmware = data[start:end].decode()
-    epoch = _EPOCH
-    events: list[Any] = []  # layout twins (see `messages.RegisterUsageSlots`)
-    for _ in range(count):
-        kind_id, event_micros = _unpack_event(data, end)
-        kind = _TAMPER.get(kind_id)
-        if kind is None:
-            return None
-        event = _new(TamperEventSlots)
-        event.kind = kind
-        event.time = epoch + timedelta(0, 0, event_micros)
-        as_message(event, TamperEvent)
-        events.append(event)
-        end += _EVENT_SIZE
-    status = _new(StatusSlots)
-    status.meter_id = meter_id
-    status.time = epoch + timedelta(0, 0, micros)
-    status.tamper_events = tuple(events)
-    status.schedule_id = schedule_id
-    status.schedule_version = schedule_version
-    status.schedule_valid_from = epoch + timedelta(0, 0, valid_from)
-    status.schedule_valid_to = epoch + timedelta(0, 0, valid_to) if has_valid_to else None
-    status.peak_load_w = peak_load_w
-    status.peak_load_time = epoch + timedelta(0, 0, peak_time) if has_peak_time else None
-    status.next_contact = epoch + timedelta(0, 0, next_contact)
-    status.battery = battery
-    status.battery_mv = battery_mv
-    status.clock = clock
-    status.firmware = firmware
-    status.blocked = blocked == 1
-    as_message(status, Status)
-    return cast(Status, status), end
 
 
 # -- downlink -------------------------------------------------------------------------------
@@ -911,7 +565,7 @@ def _fast_status(data: bytes, pos: int, mid: bytes, meter_id: str) -> tuple[Stat
 def encode_downlink(down: Downlink) -> bytes:
     """Encode a downlink batch (the plaintext that `seal_downlink` encrypts)."""
     w = Writer()
-    _header(w, _TYPE_DOWNLINK)
+    _header(w, TYPE_DOWNLINK)
     w.text(down.meter_id)
     _put_time(w, down.time)
     w.raw(down.nonce)
@@ -925,7 +579,7 @@ def encode_downlink(down: Downlink) -> bytes:
         w.raw(code.nonce)
         _put_time(w, code.expires)
         frame = code.credit_frame
-        w.i64(frame.duration // _MICROSECOND)
+        w.i64(frame.duration // MICROSECOND)
         w.decimal(frame.charge_limit)
     w.u16(len(down.schedules))
     for sched in down.schedules:
@@ -955,7 +609,7 @@ def _get_downlink(r: Reader) -> Downlink:
         if micros < 0:
             raise MalformedMessage("downlink: credit frame duration is negative")
         try:
-            duration = _MICROSECOND * micros
+            duration = MICROSECOND * micros
         except OverflowError:
             raise MalformedMessage("downlink: credit frame duration is out of range") from None
         frame = CreditFrame(duration, r.decimal("charge_limit"))
@@ -987,7 +641,7 @@ def _get_downlink(r: Reader) -> Downlink:
 
 def decode_downlink(data: bytes) -> Downlink:
     """Decode a downlink encoded by `encode_downlink`; raise `MalformedMessage` on bad bytes."""
-    return _decode(data, "downlink", _TYPE_DOWNLINK, _get_downlink)
+    return _decode(data, "downlink", TYPE_DOWNLINK, _get_downlink)
 
 
 # -- shared ---------------------------------------------------------------------------------
