@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import atheris
@@ -17,6 +17,8 @@ with atheris.instrument_imports():
     from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
     from sealmeter.protocol import (
+        BatteryState,
+        ClockState,
         EnvelopeBuffer,
         HeadEndChain,
         MeterChain,
@@ -25,11 +27,15 @@ with atheris.instrument_imports():
         RegisterUsage,
         Registration,
         RegistrationKind,
+        Status,
         Suite,
+        TamperEvent,
+        TamperKind,
         Uplink,
         decode_downlink,
         decode_registration,
         decode_uplink,
+        encode_uplink,
         open_downlink,
         open_uplink,
         peek_header,
@@ -61,6 +67,31 @@ VALID = [
     seal_uplink(Uplink("m", T0, NONCE, (_reg,)), meter=m, headend=h.public(), seed=bytes(32))
     for m, h in PAIRS
 ]
+# a plaintext batch of three registrations of one layout and a status: edits of it reach
+# every branch of the uplink decoder's hot path (`_fastpath.fast_uplink`)
+_chain = MeterChain.start(CHAIN_KEY)
+_batch = []
+for _minute in range(3):
+    _sealed, _chain = _chain.seal(
+        Registration(
+            0,
+            RegistrationKind.REAL_TIME,
+            "m",
+            (
+                RegisterUsage("1.8.1", _minute, Decimal("0.25")),
+                RegisterUsage("1.8.2", 0, Decimal(0)),
+            ),
+            "s",
+            1,
+            T0 + timedelta(minutes=15 * _minute),
+        )
+    )
+    _batch.append(_sealed)
+_STATUS = Status(
+    "m", T0, (TamperEvent(TamperKind.BYPASS, T0),), "s", 1, T0, None, 100, T0, T0,
+    BatteryState.OK, 3000, ClockState.SYNCED, "1",
+)  # fmt: skip
+VALID.append(encode_uplink(Uplink("m", T0, NONCE, tuple(_batch), _STATUS)))
 
 
 def _try(data: bytes) -> None:

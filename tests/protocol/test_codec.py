@@ -15,12 +15,14 @@ from hypothesis import strategies as st
 
 from sealmeter.protocol import (
     MalformedMessage,
+    MeterChain,
     RegisterUsage,
     Registration,
     RegistrationKind,
     TrailingData,
     TruncatedMessage,
     UnsupportedVersion,
+    codec,
     decode_downlink,
     decode_registration,
     decode_uplink,
@@ -28,6 +30,7 @@ from sealmeter.protocol import (
     encode_registration,
     encode_uplink,
 )
+from sealmeter.protocol.messages import cached_encoding
 from tests.protocol import conftest as c
 from tests.protocol import strategies as s
 
@@ -177,3 +180,26 @@ def test_a_callers_decimal_precision_never_rounds_a_charge() -> None:
         back = decode_registration(wire)
     assert back.registers[0].charge == charge
     assert str(back.registers[0].charge) == "1234567890123.456789"
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_remembered_encodings_are_the_canonical_bytes(data: st.DataObject) -> None:
+    # A registration sealed by the chain or decoded from bytes remembers its encoding, so
+    # the round trip above would pass trivially for it: compare with a fresh encoding.
+    draft = data.draw(s.registrations())
+    assert cached_encoding(draft) is None
+    sealed, _ = MeterChain.start(bytes(32)).seal(draft)
+    remembered = cached_encoding(sealed)
+    assert remembered is not None
+    assert remembered == codec.fresh_registration_encoding(sealed)
+    back = decode_registration(remembered)
+    assert cached_encoding(back) == codec.fresh_registration_encoding(back) == remembered
+    # an uplink of registrations with and without remembered encodings encodes the same
+    plain = replace(sealed, currency=sealed.currency)  # a copy that remembers nothing
+    assert cached_encoding(plain) is None
+    up_cached = data.draw(s.uplinks())
+    a = replace(up_cached, meter_id=sealed.meter_id, registrations=(sealed,), status=None)
+    b = replace(a, registrations=(plain,))
+    assert encode_uplink(a) == encode_uplink(b)
+    assert decode_uplink(encode_uplink(a)) == a

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import cast
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -79,23 +80,23 @@ def _kdf(
 def encapsulate(recipient: PublicKeys, seed: bytes) -> tuple[bytes, Aead]:
     """A fresh content key for `recipient`: (encapsulation bytes, AEAD keyed with it)."""
     suite = recipient.suite
+    # The keys' types follow from the suite (`PrivateKeys` and `PublicKeys` check them when
+    # built), so `cast` names them: pyca's key classes are ABCs, slow to `isinstance`.
     if suite is Suite.EC_MODERN:
-        assert isinstance(recipient.encryption, x25519.X25519PublicKey)
         eph = x25519.X25519PrivateKey.from_private_bytes(seed_bytes(seed, b"ephemeral", 32))
         encap = eph.public_key().public_bytes_raw()
-        shared = eph.exchange(recipient.encryption)
+        shared = eph.exchange(cast(x25519.X25519PublicKey, recipient.encryption))
         return encap, ChaCha20Poly1305(_kdf(suite, shared, encap, recipient.key_id, 32))
     if suite is Suite.NIST_P256:
-        assert isinstance(recipient.encryption, ec.EllipticCurvePublicKey)
         scalar = int.from_bytes(seed_bytes(seed, b"ephemeral", 48)) % (_P256_ORDER - 1) + 1
         eph_ec = ec.derive_private_key(scalar, ec.SECP256R1())
         encap = eph_ec.public_key().public_bytes(_X962, _COMPRESSED)
-        shared = eph_ec.exchange(ec.ECDH(), recipient.encryption)
+        shared = eph_ec.exchange(ec.ECDH(), cast(ec.EllipticCurvePublicKey, recipient.encryption))
         return encap, AESGCM(_kdf(suite, shared, encap, recipient.key_id, 16))
     if suite is Suite.RSA:
-        assert isinstance(recipient.encryption, rsa.RSAPublicKey)
         content_key = seed_bytes(seed, b"content-key", 32)
-        return recipient.encryption.encrypt(content_key, _OAEP), AESGCM(content_key)
+        wrapped = cast(rsa.RSAPublicKey, recipient.encryption).encrypt(content_key, _OAEP)
+        return wrapped, AESGCM(content_key)
     assert recipient.secret is not None
     return b"", AESGCM(recipient.secret)
 
@@ -104,19 +105,16 @@ def decapsulate(own: PrivateKeys, encapsulation: bytes) -> Aead:
     """The AEAD for an envelope addressed to `own`; raise `DecryptionFailed` if impossible."""
     suite = own.suite
     try:
-        if suite is Suite.EC_MODERN:
-            assert isinstance(own.decryption, x25519.X25519PrivateKey)
+        if suite is Suite.EC_MODERN:  # key types follow from the suite (see `encapsulate`)
             peer = x25519.X25519PublicKey.from_public_bytes(encapsulation)
-            shared = own.decryption.exchange(peer)
+            shared = cast(x25519.X25519PrivateKey, own.decryption).exchange(peer)
             return ChaCha20Poly1305(_kdf(suite, shared, encapsulation, own.key_id, 32))
         if suite is Suite.NIST_P256:
-            assert isinstance(own.decryption, ec.EllipticCurvePrivateKey)
             point = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), encapsulation)
-            shared = own.decryption.exchange(ec.ECDH(), point)
+            shared = cast(ec.EllipticCurvePrivateKey, own.decryption).exchange(ec.ECDH(), point)
             return AESGCM(_kdf(suite, shared, encapsulation, own.key_id, 16))
         if suite is Suite.RSA:
-            assert isinstance(own.decryption, rsa.RSAPrivateKey)
-            return AESGCM(own.decryption.decrypt(encapsulation, _OAEP))
+            return AESGCM(cast(rsa.RSAPrivateKey, own.decryption).decrypt(encapsulation, _OAEP))
     except ValueError:
         raise DecryptionFailed(
             f"the {suite.value} key encapsulation does not open with our key: the envelope "
@@ -139,29 +137,34 @@ def open_aead(aead: Aead, nonce: bytes, ciphertext: bytes, associated: bytes) ->
 
 def sign(own: PrivateKeys, data: bytes) -> bytes:
     """The suite's signature of `data` (empty for `symmetric`, whose AEAD authenticates)."""
-    key = own.signing
-    if isinstance(key, ed25519.Ed25519PrivateKey):
-        return key.sign(data)
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        r, s = utils.decode_dss_signature(key.sign(data, _ECDSA))
+    suite = own.suite  # key types follow from the suite (see `encapsulate`)
+    if suite is Suite.EC_MODERN:
+        return cast(ed25519.Ed25519PrivateKey, own.signing).sign(data)
+    if suite is Suite.NIST_P256:
+        der = cast(ec.EllipticCurvePrivateKey, own.signing).sign(data, _ECDSA)
+        r, s = utils.decode_dss_signature(der)
         return r.to_bytes(32) + s.to_bytes(32)
-    if isinstance(key, rsa.RSAPrivateKey):
-        return key.sign(data, _PSS, hashes.SHA256())
+    if suite is Suite.RSA:
+        return cast(rsa.RSAPrivateKey, own.signing).sign(data, _PSS, hashes.SHA256())
     return b""
 
 
 def verify(peer: PublicKeys, signature: bytes, data: bytes) -> None:
     """Verify the suite's signature of `data`; raise `BadSignature` when it does not hold."""
+    suite = peer.suite  # key types follow from the suite (see `encapsulate`)
+    if suite is Suite.SYMMETRIC:
+        return  # no signature: the AEAD authenticates (and `open_aead` raises on a bad tag)
     key = peer.verification
     try:
-        if isinstance(key, ed25519.Ed25519PublicKey):
-            key.verify(signature, data)
-        elif isinstance(key, ec.EllipticCurvePublicKey):
+        if suite is Suite.EC_MODERN:
+            cast(ed25519.Ed25519PublicKey, key).verify(signature, data)
+        elif suite is Suite.NIST_P256:
             r = int.from_bytes(signature[:32])
             s = int.from_bytes(signature[32:])
-            key.verify(utils.encode_dss_signature(r, s), data, _ECDSA)
-        elif isinstance(key, rsa.RSAPublicKey):
-            key.verify(signature, data, _PSS, hashes.SHA256())
+            der = utils.encode_dss_signature(r, s)
+            cast(ec.EllipticCurvePublicKey, key).verify(der, data, _ECDSA)
+        else:
+            cast(rsa.RSAPublicKey, key).verify(signature, data, _PSS, hashes.SHA256())
     except (InvalidSignature, ValueError):
         raise BadSignature(
             f"the {peer.suite.value} signature does not verify with the pinned sender key: "

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as _hmac
 
-from sealmeter.protocol.codec import encode_registration, registration_body
+from sealmeter.protocol.codec import encode_registration, fresh_registration_encoding
 from sealmeter.protocol.errors import (
     BadAuthCode,
     ChainConflict,
@@ -29,7 +29,7 @@ from sealmeter.protocol.errors import (
     ChainStale,
     ProtocolUsageError,
 )
-from sealmeter.protocol.messages import Registration
+from sealmeter.protocol.messages import Registration, remember_encoding
 
 __all__ = [
     "CHAIN_KEY_SIZE",
@@ -50,6 +50,7 @@ DUPLICATE_WINDOW = 64
 _CODE_LABEL = b"sealmeter/chain/code/v1"
 _KEY_LABEL = b"sealmeter/chain/key/v1"
 _GENESIS = bytes(32)
+_CODE_LENGTH = bytes((32,))
 _STATE_VERSION = 1
 _METER_STATE = struct.Struct(">BQ32s32s")
 _HEAD_STATE = struct.Struct(">BQ32s32sH")
@@ -108,9 +109,13 @@ class MeterChain:
         The chain owns numbering: `draft.seq` and `draft.auth_code` are replaced. Persist the
         returned state before releasing the registration, then drop the old state (and key).
         """
-        numbered = replace(draft, seq=self.next_seq, auth_code=b"")
-        code = chain_code(self.key, self.last_code, registration_body(numbered))
-        sealed = replace(numbered, auth_code=code)
+        sealed = replace(draft, seq=self.next_seq, auth_code=b"")  # checks every field
+        body = fresh_registration_encoding(sealed)[:-1]  # all but the empty code's length
+        code = chain_code(self.key, self.last_code, body)
+        # `sealed` is not released yet: give it its code (32 bytes, valid by construction)
+        # and remember its encoding, so queueing and sending it never encode it again
+        _set_auth_code(sealed, code)
+        remember_encoding(sealed, body + _CODE_LENGTH + code)
         return sealed, MeterChain(self.next_seq + 1, evolve_chain_key(self.key), code)
 
     def to_bytes(self) -> bytes:
@@ -318,6 +323,7 @@ class HeadEndChain:
 
 
 _new = object.__new__
+_set_auth_code = vars(Registration)["auth_code"].__set__
 _set_last_seq = vars(HeadEndChain)["last_seq"].__set__
 _set_key = vars(HeadEndChain)["key"].__set__
 _set_last_code = vars(HeadEndChain)["last_code"].__set__

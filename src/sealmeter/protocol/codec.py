@@ -11,11 +11,38 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from decimal import Decimal
 from enum import Enum
 from typing import TypeVar
 
-from sealmeter.protocol._wire import EXACT_DECIMAL, Reader, Writer, make_decimal, split_decimal
+from sealmeter.protocol._fastpath import fast_uplink
+from sealmeter.protocol._layout import (
+    BAND,
+    BAND_SIZE,
+    BATTERY,
+    CLOCK,
+    EPOCH,
+    EVENT,
+    FORMAT_VERSION,
+    KINDS,
+    LENGTHS,
+    MICROSECOND,
+    MIN_I64,
+    POW10,
+    REG_FIXED,
+    REG_FIXED_SIZE,
+    REG_HEADER,
+    STATUS_FIXED,
+    TAMPER,
+    TIME_NONCE_COUNT,
+    TYPE_DOWNLINK,
+    TYPE_REGISTRATION,
+    TYPE_UPLINK,
+    UPLINK_HEADER,
+    multiply_exact,
+    unpack_band,
+    unpack_reg_fixed,
+)
+from sealmeter.protocol._wire import Reader, Writer, make_decimal, split_decimal
 from sealmeter.protocol.errors import (
     MalformedMessage,
     ProtocolUsageError,
@@ -23,8 +50,6 @@ from sealmeter.protocol.errors import (
     UnsupportedVersion,
 )
 from sealmeter.protocol.messages import (
-    BatteryState,
-    ClockState,
     Command,
     CommandKind,
     CreditFrame,
@@ -32,16 +57,15 @@ from sealmeter.protocol.messages import (
     EnableCode,
     RegisterUsage,
     Registration,
-    RegistrationKind,
     ScheduleUpdate,
     Status,
     TamperEvent,
-    TamperKind,
     Uplink,
     build_unchecked,
-    from_wire_time,
+    cached_encoding,
     is_announcement_shaped,
     register_usage_unchecked,
+    remember_encoding,
     to_wire_time,
 )
 
@@ -57,41 +81,14 @@ __all__ = [
     "registration_body",
 ]
 
-FORMAT_VERSION = 1
-"""Version byte of the plaintext message format."""
-
-_TYPE_REGISTRATION = 0x01
-_TYPE_UPLINK = 0x02
-_TYPE_DOWNLINK = 0x03
-
 _ENUM_ERR = "{what}: {field} value {value} is not a known {enum}"
 
 
 _E = TypeVar("_E", bound=Enum)
 _T = TypeVar("_T")
-_MICROSECOND = timedelta(microseconds=1)
-_REG_FIXED = struct.Struct(">QBIqH")
-_MIN_I64 = -(2**63)
-_KINDS = {k.value: k for k in RegistrationKind}
-_TAMPER = {k.value: k for k in TamperKind}
-_BATTERY = {k.value: k for k in BatteryState}
-_CLOCK = {k.value: k for k in ClockState}
-_STATUS_FIXED = struct.Struct(">qIqBqIBqqBHBBH")
-_EVENT = struct.Struct(">Bq")
-_LENGTHS = [bytes((n,)) for n in range(256)]
-_REG_HEADER = bytes((FORMAT_VERSION, _TYPE_REGISTRATION))
-_BAND = struct.Struct(">Qbq")
-_UPLINK_HEADER = bytes((FORMAT_VERSION, _TYPE_UPLINK))
-_TIME_NONCE_COUNT = struct.Struct(">q16sH")
+
 _TRAILER_KEY_ANNOUNCEMENT = b"\x01"
 _U16 = struct.Struct(">H")
-_REG_FIXED_SIZE = _REG_FIXED.size
-_BAND_SIZE = _BAND.size
-_unpack_reg_fixed = _REG_FIXED.unpack_from
-_unpack_band = _BAND.unpack_from
-_POW10 = {e: make_decimal(1, e) for e in range(-64, 64)}
-_exact_multiply = EXACT_DECIMAL.multiply
-_EPOCH = from_wire_time(0)
 _new = object.__new__
 _set = object.__setattr__
 
@@ -140,7 +137,7 @@ def _get_time(r: Reader, field: str) -> datetime:
 
 def _time_of(micros: int, field: str) -> datetime:
     try:
-        return _EPOCH + timedelta(0, 0, micros)  # from_wire_time, inlined (hot path)
+        return EPOCH + timedelta(0, 0, micros)  # from_wire_time, inlined (hot path)
     except OverflowError:
         raise MalformedMessage(
             f"{field}: {micros} microseconds is outside the datetime range"
@@ -172,38 +169,41 @@ def _registration_parts(reg: Registration, parts: list[bytes]) -> None:
     schedule_id = reg.schedule_id.encode()
     currency = reg.currency.encode()
     parts += (
-        _REG_FIXED.pack(
+        REG_FIXED.pack(
             reg.seq,
             reg.kind.value,
             reg.schedule_version,
             to_wire_time(reg.time),
             len(reg.registers),
         ),
-        _LENGTHS[len(meter_id)],
+        LENGTHS[len(meter_id)],
         meter_id,
-        _LENGTHS[len(schedule_id)],
+        LENGTHS[len(schedule_id)],
         schedule_id,
-        _LENGTHS[len(currency)],
+        LENGTHS[len(currency)],
         currency,
     )
     for band in reg.registers:
         obis = band.obis.encode()
         mantissa, exponent = split_decimal(band.charge)
-        parts += (_LENGTHS[len(obis)], obis, _BAND.pack(band.usage, exponent, mantissa))
+        parts += (LENGTHS[len(obis)], obis, BAND.pack(band.usage, exponent, mantissa))
 
 
 def registration_body(reg: Registration) -> bytes:
     """The canonical bytes a registration's authentication code covers (all but the code)."""
-    parts = [_REG_HEADER]
+    encoded = encode_registration(reg)
+    return encoded[: len(encoded) - 1 - len(reg.auth_code)]
+
+
+def fresh_registration_encoding(reg: Registration) -> bytes:
+    """`encode_registration` computed from the fields, ignoring any remembered encoding.
+
+    For tests and checks that the remembered bytes are the canonical ones.
+    """
+    parts = [REG_HEADER]
     _registration_parts(reg, parts)
+    parts += (LENGTHS[len(reg.auth_code)], reg.auth_code)
     return b"".join(parts)
-
-
-def _put_registration(w: Writer, reg: Registration) -> None:
-    parts: list[bytes] = []
-    _registration_parts(reg, parts)
-    parts += (_LENGTHS[len(reg.auth_code)], reg.auth_code)
-    w.raw(b"".join(parts))
 
 
 def _fast_registration(data: bytes, pos: int) -> tuple[Registration, int] | None:
@@ -213,15 +213,15 @@ def _fast_registration(data: bytes, pos: int) -> tuple[Registration, int] | None
     inlined on the raw buffer: the decoder's hot path, run for every registration of a batch.
     """
     size = len(data)
-    end = pos + _REG_FIXED_SIZE
+    end = pos + REG_FIXED_SIZE
     if end > size:
         return None
-    seq, kind_id, schedule_version, micros, count = _unpack_reg_fixed(data, pos)
-    kind = _KINDS.get(kind_id)
+    seq, kind_id, schedule_version, micros, count = unpack_reg_fixed(data, pos)
+    kind = KINDS.get(kind_id)
     if kind is None:
         return None
     try:
-        time = _EPOCH + timedelta(0, 0, micros)
+        time = EPOCH + timedelta(0, 0, micros)
         # three length-prefixed texts: meter_id, schedule_id, currency
         if end >= size:
             return None
@@ -246,14 +246,14 @@ def _fast_registration(data: bytes, pos: int) -> tuple[Registration, int] | None
                 return None
             start = end + 1
             end = start + data[end]
-            if end + _BAND_SIZE > size or end == start:
+            if end + BAND_SIZE > size or end == start:
                 return None
             obis = data[start:end].decode()
-            usage, exponent, mantissa = _unpack_band(data, end)
-            end += _BAND_SIZE
-            if not -64 <= exponent <= 63 or mantissa == _MIN_I64:
+            usage, exponent, mantissa = unpack_band(data, end)
+            end += BAND_SIZE
+            if not -64 <= exponent <= 63 or mantissa == MIN_I64:
                 return None
-            charge = _exact_multiply(Decimal(mantissa), _POW10[exponent])
+            charge = multiply_exact(mantissa, POW10[exponent])
             band = _new(RegisterUsage)  # register_usage_unchecked, inlined (hot path)
             _set_obis(band, obis)
             _set_usage(band, usage)
@@ -288,15 +288,18 @@ def _get_registration(r: Reader) -> Registration:
     data, pos = r.buffer()
     fast = _fast_registration(data, pos)
     if fast is None:
-        return _checked_registration(r)
-    r.skip_to(fast[1])
-    return fast[0]
+        reg = _checked_registration(r)
+    else:
+        reg = fast[0]
+        r.skip_to(fast[1])
+    remember_encoding(reg, REG_HEADER + data[pos : r.position])
+    return reg
 
 
 def _checked_registration(r: Reader) -> Registration:
     """The registration at the reader, every field checked one by one with a precise error."""
-    seq, kind_id, schedule_version, micros, count = r.unpack(_REG_FIXED, "registration")
-    kind = _KINDS.get(kind_id)
+    seq, kind_id, schedule_version, micros, count = r.unpack(REG_FIXED, "registration")
+    kind = KINDS.get(kind_id)
     if kind is None:
         raise MalformedMessage(f"registration: kind value {kind_id} is not a known kind")
     time = _time_of(micros, "time")
@@ -307,8 +310,8 @@ def _checked_registration(r: Reader) -> Registration:
         raise MalformedMessage("registration: meter_id and currency must not be empty")
     registers = []
     for _ in range(count):
-        obis, usage, exponent, mantissa = r.text_and(_BAND, "register")
-        if not obis or not -64 <= exponent <= 63 or mantissa == _MIN_I64:
+        obis, usage, exponent, mantissa = r.text_and(BAND, "register")
+        if not obis or not -64 <= exponent <= 63 or mantissa == MIN_I64:
             raise MalformedMessage(
                 f"registration: register {obis!r} has an empty name or an out-of-range charge"
             )
@@ -331,16 +334,22 @@ def _checked_registration(r: Reader) -> Registration:
 
 
 def encode_registration(reg: Registration) -> bytes:
-    """Encode one registration with its authentication code (for storage or the chain)."""
-    w = Writer()
-    _header(w, _TYPE_REGISTRATION)
-    _put_registration(w, reg)
-    return w.getvalue()
+    """Encode one registration with its authentication code (for storage or the chain).
+
+    A registration sealed by `MeterChain.seal` or decoded from bytes remembers its encoding
+    (it is immutable), so it is encoded only once.
+    """
+    encoded = cached_encoding(reg)
+    if encoded is None:
+        encoded = fresh_registration_encoding(reg)
+        if isinstance(reg, Registration):
+            remember_encoding(reg, encoded)
+    return encoded
 
 
 def decode_registration(data: bytes) -> Registration:
     """Decode one registration encoded by `encode_registration`; raise `MalformedMessage`."""
-    return _decode(data, "registration", _TYPE_REGISTRATION, _get_registration)
+    return _decode(data, "registration", TYPE_REGISTRATION, _get_registration)
 
 
 # -- status ---------------------------------------------------------------------------------
@@ -358,31 +367,38 @@ def _get_optional_time(r: Reader, field: str) -> datetime | None:
     return _get_time(r, field) if r.flag(field) else None
 
 
-def _put_status(w: Writer, st: Status) -> None:
+def _status_parts(st: Status, parts: list[bytes]) -> None:
+    """Append the status's fields (after its presence byte) to `parts`."""
     valid_to, peak_time = st.schedule_valid_to, st.peak_load_time
-    w.raw(
-        _STATUS_FIXED.pack(
-            to_wire_time(st.time),
+    meter_id = st.meter_id.encode()
+    schedule_id = st.schedule_id.encode()
+    firmware = st.firmware.encode()
+    parts += (
+        STATUS_FIXED.pack(
+            (st.time - EPOCH) // MICROSECOND,  # to_wire_time, inlined (hot path)
             st.schedule_version,
-            to_wire_time(st.schedule_valid_from),
+            (st.schedule_valid_from - EPOCH) // MICROSECOND,
             valid_to is not None,
-            0 if valid_to is None else to_wire_time(valid_to),
+            0 if valid_to is None else (valid_to - EPOCH) // MICROSECOND,
             st.peak_load_w,
             peak_time is not None,
-            0 if peak_time is None else to_wire_time(peak_time),
-            to_wire_time(st.next_contact),
+            0 if peak_time is None else (peak_time - EPOCH) // MICROSECOND,
+            (st.next_contact - EPOCH) // MICROSECOND,
             st.battery.value,
             st.battery_mv,
             st.clock.value,
             st.blocked,
             len(st.tamper_events),
-        )
+        ),
+        LENGTHS[len(meter_id)],
+        meter_id,
+        LENGTHS[len(schedule_id)],
+        schedule_id,
+        LENGTHS[len(firmware)],
+        firmware,
     )
-    w.text(st.meter_id)
-    w.text(st.schedule_id)
-    w.text(st.firmware)
     for ev in st.tamper_events:
-        w.raw(_EVENT.pack(ev.kind.value, to_wire_time(ev.time)))
+        parts.append(EVENT.pack(ev.kind.value, to_wire_time(ev.time)))
 
 
 def _optional_time(flag: int, micros: int, field: str) -> datetime | None:
@@ -409,9 +425,9 @@ def _get_status(r: Reader) -> Status:
         clock_id,
         blocked,
         count,
-    ) = r.unpack(_STATUS_FIXED, "status")
-    battery = _BATTERY.get(battery_id)
-    clock = _CLOCK.get(clock_id)
+    ) = r.unpack(STATUS_FIXED, "status")
+    battery = BATTERY.get(battery_id)
+    clock = CLOCK.get(clock_id)
     if battery is None or clock is None or blocked > 1:
         raise MalformedMessage(
             f"status: battery {battery_id}, clock {clock_id} or blocked {blocked} is not known"
@@ -423,8 +439,8 @@ def _get_status(r: Reader) -> Status:
     firmware = r.text("firmware")
     events = []
     for _ in range(count):
-        kind_id, event_micros = r.unpack(_EVENT, "tamper event")
-        kind = _TAMPER.get(kind_id)
+        kind_id, event_micros = r.unpack(EVENT, "tamper event")
+        kind = TAMPER.get(kind_id)
         if kind is None:
             raise MalformedMessage(f"status: tamper kind {kind_id} is not known")
         events.append(
@@ -461,35 +477,36 @@ def encode_uplink(up: Uplink) -> bytes:
     """Encode an uplink batch (the plaintext that `seal_uplink` encrypts)."""
     meter_id = up.meter_id.encode()
     parts = [
-        _UPLINK_HEADER,
-        _LENGTHS[len(meter_id)],
+        UPLINK_HEADER,
+        LENGTHS[len(meter_id)],
         meter_id,
-        _TIME_NONCE_COUNT.pack(to_wire_time(up.time), up.nonce, len(up.registrations)),
+        TIME_NONCE_COUNT.pack(to_wire_time(up.time), up.nonce, len(up.registrations)),
     ]
     for reg in up.registrations:
-        _registration_parts(reg, parts)
-        parts += (_LENGTHS[len(reg.auth_code)], reg.auth_code)
+        # each registration's own encoding without its two header bytes (remembered once
+        # sealed or decoded: see encode_registration)
+        encoded = cached_encoding(reg)
+        parts.append((encode_registration(reg) if encoded is None else encoded)[2:])
     if up.status is None:
         parts.append(b"\x00")
     else:
-        w = Writer()
-        w.u8(1)
-        _put_status(w, up.status)
-        parts.append(w.getvalue())
+        parts.append(b"\x01")
+        _status_parts(up.status, parts)
     if up.key_announcement:  # optional trailer: absent (no bytes at all) when empty
         parts += (_TRAILER_KEY_ANNOUNCEMENT, _U16.pack(len(up.key_announcement)))
         parts.append(up.key_announcement)
     return b"".join(parts)
 
 
-def _get_uplink(r: Reader, raws: list[bytes] | None = None) -> Uplink:
+def _get_uplink(r: Reader) -> Uplink:
+    """The uplink at the reader, checked field by field (the hot path: `_fastpath`)."""
     meter_id = r.text("meter_id")
     data, pos = r.buffer()
-    if pos + _TIME_NONCE_COUNT.size <= len(data):
+    if pos + TIME_NONCE_COUNT.size <= len(data):
         # time, nonce and registration count in one step (field by field below if short)
-        micros, nonce, count = _TIME_NONCE_COUNT.unpack_from(data, pos)
+        micros, nonce, count = TIME_NONCE_COUNT.unpack_from(data, pos)
         time = _time_of(micros, "time")
-        pos += _TIME_NONCE_COUNT.size
+        pos += TIME_NONCE_COUNT.size
     else:
         time = _get_time(r, "time")
         nonce = r.take(16, "nonce")
@@ -504,9 +521,8 @@ def _get_uplink(r: Reader, raws: list[bytes] | None = None) -> Uplink:
             end = r.position
         else:
             reg, end = fast
+        remember_encoding(reg, REG_HEADER + data[pos:end])
         regs.append(reg)
-        if raws is not None:
-            raws.append(_REG_HEADER + data[pos:end])
         pos = end
     r.skip_to(pos)
     status = _get_status(r) if r.flag("status present") else None
@@ -548,7 +564,11 @@ def _get_trailer(r: Reader) -> bytes:
 
 def decode_uplink(data: bytes) -> Uplink:
     """Decode an uplink encoded by `encode_uplink`; raise `MalformedMessage` on bad bytes."""
-    return _decode(data, "uplink", _TYPE_UPLINK, _get_uplink)
+    if type(data) is bytes:
+        fast = fast_uplink(data)
+        if fast is not None:
+            return fast[0]
+    return _decode(data, "uplink", TYPE_UPLINK, _get_uplink)
 
 
 def decode_uplink_with_encodings(data: bytes) -> tuple[Uplink, tuple[bytes, ...]]:
@@ -556,9 +576,12 @@ def decode_uplink_with_encodings(data: bytes) -> tuple[Uplink, tuple[bytes, ...]
 
     Lets the head-end check the chain and store registrations without re-encoding them.
     """
-    raws: list[bytes] = []
-    uplink = _decode(data, "uplink", _TYPE_UPLINK, lambda r: _get_uplink(r, raws))
-    return uplink, tuple(raws)
+    if type(data) is bytes:
+        fast = fast_uplink(data)
+        if fast is not None:
+            return fast
+    uplink = _decode(data, "uplink", TYPE_UPLINK, _get_uplink)
+    return uplink, tuple(encode_registration(reg) for reg in uplink.registrations)
 
 
 # -- downlink -------------------------------------------------------------------------------
@@ -567,7 +590,7 @@ def decode_uplink_with_encodings(data: bytes) -> tuple[Uplink, tuple[bytes, ...]
 def encode_downlink(down: Downlink) -> bytes:
     """Encode a downlink batch (the plaintext that `seal_downlink` encrypts)."""
     w = Writer()
-    _header(w, _TYPE_DOWNLINK)
+    _header(w, TYPE_DOWNLINK)
     w.text(down.meter_id)
     _put_time(w, down.time)
     w.raw(down.nonce)
@@ -581,7 +604,7 @@ def encode_downlink(down: Downlink) -> bytes:
         w.raw(code.nonce)
         _put_time(w, code.expires)
         frame = code.credit_frame
-        w.i64(frame.duration // _MICROSECOND)
+        w.i64(frame.duration // MICROSECOND)
         w.decimal(frame.charge_limit)
     w.u16(len(down.schedules))
     for sched in down.schedules:
@@ -611,7 +634,7 @@ def _get_downlink(r: Reader) -> Downlink:
         if micros < 0:
             raise MalformedMessage("downlink: credit frame duration is negative")
         try:
-            duration = _MICROSECOND * micros
+            duration = MICROSECOND * micros
         except OverflowError:
             raise MalformedMessage("downlink: credit frame duration is out of range") from None
         frame = CreditFrame(duration, r.decimal("charge_limit"))
@@ -643,7 +666,7 @@ def _get_downlink(r: Reader) -> Downlink:
 
 def decode_downlink(data: bytes) -> Downlink:
     """Decode a downlink encoded by `encode_downlink`; raise `MalformedMessage` on bad bytes."""
-    return _decode(data, "downlink", _TYPE_DOWNLINK, _get_downlink)
+    return _decode(data, "downlink", TYPE_DOWNLINK, _get_downlink)
 
 
 # -- shared ---------------------------------------------------------------------------------

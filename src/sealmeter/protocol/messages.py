@@ -8,6 +8,7 @@ UTC datetimes (integers of microseconds on the wire); money is `Decimal`, never 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -172,8 +173,20 @@ class RegisterUsage:
         _check_money("charge", self.charge)
 
 
+class _Encoded:
+    """Base of messages that remember their canonical encoding once it is known.
+
+    `_encoding` is a slot, not a dataclass field: it takes no part in equality, hashing,
+    `repr`, `dataclasses.fields` or `replace` (which builds a new object without it). Only
+    the codec and the chain set it, to bytes that encode exactly the object's fields, so a
+    registration sealed by the chain or decoded from bytes is never encoded a second time.
+    """
+
+    __slots__ = ("_encoding",)
+
+
 @dataclass(frozen=True, slots=True)
-class Registration:
+class Registration(_Encoded):
     """One registration m1 = (#K, R, V.., F.., t, A_K) of the seed, with a meter id.
 
     `seq` is the chain position (1 for the first), `auth_code` the MAC-chain code over this
@@ -202,6 +215,7 @@ class Registration:
         _check_time("time", self.time)
         _check_bytes("auth_code", self.auth_code, maximum=64)
         _check_text("currency", self.currency)
+        _set_encoding(self, None)
 
     @property
     def total_charge(self) -> Decimal:
@@ -430,6 +444,94 @@ def build_unchecked(cls: type[_T], **fields: object) -> _T:
     return obj
 
 
+class RegisterUsageSlots:
+    """`RegisterUsage`'s slot layout without its frozen `__setattr__`, for the decoder only.
+
+    Plain attribute stores on a slots class are several times faster than the frozen
+    dataclass's slot setters; once every field is set, `as_message` turns the object into
+    the message class (an allowed `__class__` assignment: the layouts are identical, which
+    `_twin_check` proves at import). Nothing else ever sees an object of this class.
+    """
+
+    __slots__ = RegisterUsage.__slots__
+    obis: str
+    usage: int
+    charge: Decimal
+
+
+class RegistrationSlots(_Encoded):
+    """`Registration`'s slot layout (with the remembered encoding); see `RegisterUsageSlots`."""
+
+    __slots__ = Registration.__slots__
+    seq: int
+    kind: RegistrationKind
+    meter_id: str
+    registers: tuple[RegisterUsage, ...]
+    schedule_id: str
+    schedule_version: int
+    time: datetime
+    auth_code: bytes
+    currency: str
+    _encoding: bytes | None
+
+
+class TamperEventSlots:
+    """`TamperEvent`'s slot layout; see `RegisterUsageSlots`."""
+
+    __slots__ = TamperEvent.__slots__
+    kind: TamperKind
+    time: datetime
+
+
+class StatusSlots:
+    """`Status`'s slot layout; see `RegisterUsageSlots`."""
+
+    __slots__ = Status.__slots__
+    meter_id: str
+    time: datetime
+    tamper_events: tuple[TamperEvent, ...]
+    schedule_id: str
+    schedule_version: int
+    schedule_valid_from: datetime
+    schedule_valid_to: datetime | None
+    peak_load_w: int
+    peak_load_time: datetime | None
+    next_contact: datetime
+    battery: BatteryState
+    battery_mv: int
+    clock: ClockState
+    firmware: str
+    blocked: bool
+
+
+class UplinkSlots:
+    """`Uplink`'s slot layout; see `RegisterUsageSlots`."""
+
+    __slots__ = Uplink.__slots__
+    meter_id: str
+    time: datetime
+    nonce: bytes
+    registrations: tuple[Registration, ...]
+    status: Status | None
+    key_announcement: bytes
+
+
+as_message: Callable[[object, type], None] = vars(object)["__class__"].__set__
+"""`as_message(obj, cls)`: make a fully set `...Slots` object the message `cls` it mirrors."""
+
+
+def _twin_check() -> None:
+    """Fail at import, not on a peer's message, if a layout twin drifted from its message."""
+    for twin, message in (
+        (RegisterUsageSlots, RegisterUsage),
+        (RegistrationSlots, Registration),
+        (TamperEventSlots, TamperEvent),
+        (StatusSlots, Status),
+        (UplinkSlots, Uplink),
+    ):
+        as_message(object.__new__(twin), message)  # TypeError if the layouts differ
+
+
 def register_usage_unchecked(obis: str, usage: int, charge: Decimal) -> RegisterUsage:
     """`RegisterUsage` without its checks (the decoder's hot path; see `build_unchecked`)."""
     obj = _new(RegisterUsage)
@@ -441,6 +543,19 @@ def register_usage_unchecked(obis: str, usage: int, charge: Decimal) -> Register
 
 _new = object.__new__
 _set = object.__setattr__
+_set_encoding = vars(_Encoded)["_encoding"].__set__
+_twin_check()
+
+
+def cached_encoding(message: object) -> bytes | None:
+    """The canonical encoding a message remembers (see `_Encoded`), or None if unknown."""
+    value: bytes | None = getattr(message, "_encoding", None)
+    return value
+
+
+def remember_encoding(message: _Encoded, encoding: bytes) -> None:
+    """Record `encoding` as the canonical bytes of `message` (codec and chain only)."""
+    _set_encoding(message, encoding)
 
 
 def to_wire_time(when: datetime) -> int:
