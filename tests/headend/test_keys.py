@@ -23,6 +23,7 @@ from sealmeter.headend.pkcs11 import (
 )
 from sealmeter.headend.testing import MeterSide
 from sealmeter.protocol import Suite
+from sealmeter.web._serve import open_service
 from tests._support import unavailable
 from tests.headend.conftest import T0
 
@@ -107,6 +108,16 @@ def test_keys_sealed_by_a_pkcs11_token_serve_a_head_end(
     m.register(T0, {"1.8.1": (1, Decimal("0.01"))})
     assert m.accept(he.handle_uplink(m.uplink(T0), T0), T0).enable_code is not None
     he.close()
+    # `sealmeter serve` opens a token key file with the token alone: no passphrase asked
+    monkeypatch.setenv("SEALMETER_PKCS11_MODULE", lib)
+    monkeypatch.setenv("SEALMETER_PKCS11_PIN", "4321")
+
+    def no_passphrase() -> bytes:
+        raise AssertionError("a token key file must not ask for a passphrase")
+
+    service = open_service(f"sqlite:///{tmp_path / 'serve.db'}", path, no_passphrase)
+    assert service.keys_created is False
+    service.close()
     with pytest.raises(KeyStoreLocked, match="PIN"):
         load_with_token(path, TokenConfig(lib, label, "0000"))
     with pytest.raises(KeyStoreError, match="no single token"):

@@ -63,15 +63,18 @@ def open_service(
 ) -> Service:
     """Open the head-end at `url` with the keys in `key_file` and build the web app.
 
-    `passphrase` is called only when the key file must be read or created. A missing key
+    `passphrase` is called only when a passphrase key file must be read or created (a token
+    key file opens with the token, see `BoxKeys.load`). A missing key
     file is created with fresh keys when `create_keys` is set (the first start).
     """
     from sealmeter.headend import BoxKeys, HeadEnd
+    from sealmeter.headend.pkcs11 import is_token_file
 
     the_clock = clock or SystemClock()
     created = False
     if key_file.exists():
-        keys = BoxKeys.load(key_file, passphrase())
+        # a token key file opens with the token's PIN (environment): ask for no passphrase
+        keys = BoxKeys.load(key_file, b"" if is_token_file(key_file) else passphrase())
     elif create_keys:
         keys = BoxKeys.generate()
         keys.save(key_file, passphrase())
