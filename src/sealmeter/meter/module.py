@@ -57,7 +57,7 @@ from sealmeter.meter.tamper import (
     loop_after,
 )
 from sealmeter.meter.watchdog import CommState, Watchdog
-from sealmeter.metering import Energy, MeteringError, UnitConverter, exact_energy
+from sealmeter.metering import Energy, MeteringError, exact_energy
 from sealmeter.nvm import Eeprom
 from sealmeter.protocol import (
     CHAIN_KEY_SIZE,
@@ -94,6 +94,7 @@ FOLLOW_UP = timedelta(minutes=1)
 _CHAIN_LABEL = b"meter chain state"
 _KEYS_LABEL = b"meter private keys"
 _UWH_PER_WH = 1_000_000
+_MICRO = timedelta(microseconds=1)
 _T = TypeVar("_T")
 
 
@@ -138,6 +139,9 @@ class Meter:
         self._memory = MeterMemory(device)
         self._seg_cache: tuple[datetime, Schedules, Rate, datetime | None] | None = None
         self._period_cache: tuple[datetime, Schedules, datetime] | None = None
+        self._month_cache: tuple[datetime, Schedules, str] | None = None
+        self._lazy = False  # inside `feed_intervals`: journal and counter commit later
+        self._dirty = False  # the journal in RAM is ahead of the one in NVM
         self._recover()
 
     @classmethod
@@ -446,13 +450,19 @@ class Meter:
 
     def _month(self, at: datetime) -> str:
         """The billing month of instant `at` (local to the schedule in force), for tiers."""
+        cached = self._month_cache
+        if cached is not None and cached[0] == at and cached[1] is self._schedules:
+            return cached[2]
         schedule = self._schedules.in_force(at)
-        return at.astimezone(schedule.zone if schedule else UTC).strftime("%Y-%m")
+        month = at.astimezone(schedule.zone if schedule else UTC).strftime("%Y-%m")
+        self._month_cache = (at, self._schedules, month)
+        return month
 
     def _open_segment(self, rate: Rate) -> tuple[int, Decimal]:
         record = self._chain_rec
         assert record is not None
-        usage = (self._counter.value - record.last_total) * self.config.unit_wh
+        # the journal's target: what the counter holds, or will once a batch commits
+        usage = (self._journal.target_units - record.last_total) * self.config.unit_wh
         same_month = self._month(record.last_time) == record.month
         before = dict(record.month_usage).get(rate.obis, 0) if same_month else 0
         return usage, rate.charge(usage, before)
@@ -553,9 +563,57 @@ class Meter:
                 f"interval starting {start.isoformat()} overlaps energy already fed up to "
                 f"{fed.isoformat()}; feed consecutive intervals"
             )
-        self.advance_to(start)
+        span = (end - start) // _MICRO
         total_uwh = round(exact * _UWH_PER_WH)
-        power_w = round(exact * 3600 / Fraction((end - start) // timedelta(microseconds=1), 10**6))
+        power_w = round(exact * 3600 / Fraction(span, 10**6))
+        delivered = self._feed_span(start, end, span, total_uwh, power_w)
+        return delivered / _UWH_PER_WH
+
+    def feed_intervals(self, start: datetime, interval: timedelta, energy_mwh: list[int]) -> int:
+        """Consecutive intervals of `interval` from `start`, energy per interval in whole mWh;
+        returns the µWh delivered. The fleet simulator's path: a day in one call.
+
+        The same as one `feed_interval` per interval (the same registrations, charges, relay
+        moves and peak, to the µWh), except that the journal and the counter are committed
+        once per stretch between registrations and at the end instead of after every interval:
+        before any other record is written, and before this call returns, the energy fed so
+        far is journaled and counted (write-ahead, as always). A power cut inside the call
+        loses at most the uncommitted energy of this call, never a counted unit, and invents
+        none (the boot completes the counter to the journal, see `_recover`). Intervals with
+        no energy are skipped (time still passes at the next interval with energy).
+        """
+        start = ensure_utc(start)
+        span = interval // _MICRO
+        if span <= 0:
+            raise UsageError(f"interval {interval} must be positive")
+        fed = self._journal.fed_until
+        if fed is not None and start < fed:
+            raise UsageError(
+                f"interval starting {start.isoformat()} overlaps energy already fed up to "
+                f"{fed.isoformat()}; feed consecutive intervals"
+            )
+        for e in energy_mwh:
+            if type(e) is not int or e < 0:
+                raise UsageError(f"interval energy {e!r} must be a whole, non-negative mWh")
+        delivered = 0
+        self._lazy = True
+        try:
+            for k, e in enumerate(energy_mwh):
+                if e:
+                    a = start + interval * k
+                    # power in W, rounded half to even as `feed_interval` does
+                    power_w = round(Fraction(e * 3_600_000, span))
+                    delivered += self._feed_span(a, a + interval, span, e * 1000, power_w)
+        finally:
+            self._lazy = False
+        self._flush()
+        return delivered
+
+    def _feed_span(
+        self, start: datetime, end: datetime, span: int, total_uwh: int, power_w: int
+    ) -> int:
+        """`total_uwh` spread evenly over [start, end) of `span` µs; returns µWh delivered."""
+        self.advance_to(start)
         step = self.config.load_step_w
         if (
             step is not None
@@ -566,13 +624,11 @@ class Meter:
             self._register(RegistrationKind.EVENT, start)
         # Piece by piece up to the next boundary, found afresh after each one (a registration
         # at a boundary starts a segment with boundaries of its own).
-        micro = timedelta(microseconds=1)
-        span = (end - start) // micro
         delivered = given = 0
         cursor = start
         while cursor < end:
             nxt = self._next_boundary(cursor, end)
-            upto = total_uwh * ((nxt - start) // micro) // span
+            upto = total_uwh if nxt == end else total_uwh * ((nxt - start) // _MICRO) // span
             share, given = upto - given, upto
             flowing = (
                 self._control.relay is RelayState.SUPPLYING
@@ -585,7 +641,7 @@ class Meter:
             cursor = nxt
         if self._journal.fed_until != end:
             self._journal = replace(self._journal, fed_until=end)
-        return delivered / _UWH_PER_WH
+        return delivered
 
     def checkpoint(self) -> None:
         """Persist the meter's time (the end of what was fed) if only RAM knows it yet.
@@ -593,6 +649,7 @@ class Meter:
         Intervals with no flow (blocked, no mains, no load) are not journaled, to spare the
         memory; call this at the end of a feed so the next boot resumes from its end.
         """
+        self._flush()
         stored = self._memory.records.read("journal")
         if stored is None or decode(Journal, stored) != self._journal:
             self._memory.records.write("journal", encode(self._journal))
@@ -601,16 +658,23 @@ class Meter:
         """Journal the energy, then count its whole units (write-ahead; see `_recover`)."""
         j = self._journal
         energy = j.energy_uwh + energy_uwh
-        converter = UnitConverter(self.config.unit_wh)
-        converter.restore(j.target_units, Fraction(self.remainder_uwh, _UWH_PER_WH))
-        converter.add(Fraction(energy_uwh, _UWH_PER_WH))
-        target = converter.units
+        # whole units of the total, exactly (the remainder stays in the journal's energy)
+        target = energy // (self.config.unit_wh * _UWH_PER_WH)
         peak_w, peak_at = j.peak_w, j.peak_at
         if power_w > peak_w:
             peak_w, peak_at = power_w, start
         self._journal = Journal(energy, target, end, peak_w, peak_at, power_w)
+        self._dirty = True
+        if not self._lazy:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Commit energy journaled in RAM only: the journal record, then the counter."""
+        if not self._dirty:
+            return
         self._memory.records.write("journal", encode(self._journal))
-        more = target - self._counter.value
+        self._dirty = False
+        more = self._journal.target_units - self._counter.value
         if more > 0:
             self._counter.record(more)
 
@@ -624,6 +688,7 @@ class Meter:
     def _register(self, kind: RegistrationKind, at: datetime) -> Registration | None:
         """Close the open segment at `at` into a sealed registration in the log."""
         chain, record = self._require_chain()
+        self._flush()
         rate = self._segment_rate()
         usage, charge = self._open_segment(rate)
         total = self._counter.value
@@ -678,6 +743,7 @@ class Meter:
         self._chain, self._chain_rec = after, new
 
     def _set_control(self, control: ControlState) -> None:
+        self._flush()  # energy fed before this moment is committed before it
         self._memory.records.write("control", encode(control))
         self._control = control
 
@@ -697,7 +763,10 @@ class Meter:
         assert self._chain_rec is not None
         # The call closes the open segment, so the head-end sees usage up to now (a segment
         # with no usage is left open: retries while blocked do not fill the log).
-        if now > self._chain_rec.last_time and self._counter.value > self._chain_rec.last_total:
+        if (
+            now > self._chain_rec.last_time
+            and self._journal.target_units > self._chain_rec.last_total
+        ):
             self._register(RegistrationKind.REAL_TIME, now)
         nonce = self._entropy(NONCE_SIZE)
         status = self.status(now)

@@ -78,23 +78,42 @@ class RealMeter:
         self.last_now: datetime | None = None
 
     def feed(self, start: datetime, interval: timedelta, energy_mwh: NDArray[np.int64]) -> None:
-        """Feed the intervals, `feed_step` at a time; count the energy the meter let through."""
+        """Feed the intervals, `feed_step` at a time; count the energy the meter let through.
+
+        Whole steps go to the meter in one `Meter.feed_intervals` call (the journal and the
+        counter commit once per stretch between registrations, not after every step); a step
+        that mains came back inside, and a last shorter step, go through `feed_interval`.
+        """
         values = energy_mwh.tolist()
         step = self.feed_step
-        for k in range(0, len(values), step):
-            chunk = values[k : k + step]
-            a = start + interval * k
-            b = a + interval * len(chunk)
-            wh = Fraction(sum(chunk), 1000)
-            fed = self.meter.journal.fed_until
-            if fed is not None and a < fed:
+        if step > 1:
+            full = len(values) // step * step
+            sums = np.asarray(energy_mwh[:full]).reshape(-1, step).sum(axis=1).tolist()
+            chunks = [*sums, *([sum(values[full:])] if full < len(values) else [])]
+        else:
+            chunks = values
+        wide = interval * step
+        k = 0
+        fed = self.meter.journal.fed_until
+        while k < len(chunks) and fed is not None and start + wide * k < fed:
+            a = start + wide * k
+            b = min(a + wide, start + interval * len(values))
+            if b > fed and chunks[k]:
                 # mains came back inside this step: only the part after it was drawn
-                if b <= fed:
-                    continue
-                wh = wh * Fraction((b - fed) // _MICRO, (b - a) // _MICRO)
-                a = fed
-            if wh == 0:
-                continue
+                wh = Fraction(chunks[k], 1000) * Fraction((b - fed) // _MICRO, (b - a) // _MICRO)
+                self._feed_one(fed, b, wh)
+            k += 1
+        whole = len(values) // step
+        if k < whole:
+            got = self.meter.feed_intervals(start + wide * k, wide, chunks[k:whole])
+            self.delivered_uwh += got
+            k = whole
+        if k < len(chunks) and chunks[k]:
+            a = start + wide * k
+            self._feed_one(a, start + interval * len(values), Fraction(chunks[k], 1000))
+
+    def _feed_one(self, a: datetime, b: datetime, wh: Fraction) -> None:
+        if wh:
             got = self.meter.feed_interval(a, b, cast(Any, wh))  # exact; any Energy type
             self.delivered_uwh += round(got * _UWH)
 
