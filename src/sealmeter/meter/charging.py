@@ -58,6 +58,13 @@ class Rate:
             return [NO_SCHEDULE_OBIS]
         return [band.obis for band in self.schedule.bands]
 
+    @property
+    def monotone(self) -> bool:
+        """Whether the charge never falls as usage grows (no negative price in the band)."""
+        if self.schedule is None:
+            return True
+        return all(t.price >= 0 for t in self.schedule.register(self.obis).tiers)
+
     def charge(self, usage_wh: int, used_before_wh: int) -> Decimal:
         """Exact charge of `usage_wh` in this band (tier position from `used_before_wh`)."""
         if self.schedule is None or usage_wh == 0:

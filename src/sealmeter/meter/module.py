@@ -98,6 +98,15 @@ _MICRO = timedelta(microseconds=1)
 _T = TypeVar("_T")
 
 
+def power_of(energy_mwh: int, span_us: int) -> int:
+    """Mean power in W of `energy_mwh` over `span_us` µs, rounded half to even (exactly as
+    `round(Fraction(...))` in `Meter.feed_interval`)."""
+    q, r = divmod(energy_mwh * 3_600_000, span_us)
+    if 2 * r > span_us or (2 * r == span_us and q % 2):
+        q += 1
+    return q
+
+
 def _stored(what: str, load: Callable[[], _T]) -> _T:
     """Run `load`; anything but a value means the stored `what` is not ours: a storage fault."""
     try:
@@ -140,6 +149,7 @@ class Meter:
         self._seg_cache: tuple[datetime, Schedules, Rate, datetime | None] | None = None
         self._period_cache: tuple[datetime, Schedules, datetime] | None = None
         self._month_cache: tuple[datetime, Schedules, str] | None = None
+        self._owed_cache: tuple[int, ChainRecord, Schedules, Decimal] | None = None
         self._lazy = False  # inside `feed_intervals`: journal and counter commit later
         self._dirty = False  # the journal in RAM is ahead of the one in NVM
         self._recover()
@@ -422,9 +432,21 @@ class Meter:
 
     def outstanding_charge(self) -> Decimal:
         """Charge not yet confirmed by an enable code (queued registrations + open segment)."""
-        if self._chain_rec is None:
+        record = self._chain_rec
+        if record is None:
             return Decimal(0)
-        return self._queued_charge + self._open_segment(self._segment_rate())[1]
+        units = self._journal.target_units
+        held = self._owed_cache
+        if (
+            held is not None
+            and held[0] == units
+            and held[1] is record
+            and held[2] is self._schedules
+        ):
+            return self._queued_charge + held[3]
+        charge = self._open_segment(self._segment_rate())[1]
+        self._owed_cache = (units, record, self._schedules, charge)
+        return self._queued_charge + charge
 
     def next_call_at(self) -> datetime:
         """When the watchdog wants to talk to the head-end (its slot, or a backoff retry)."""
@@ -458,11 +480,14 @@ class Meter:
         self._month_cache = (at, self._schedules, month)
         return month
 
-    def _open_segment(self, rate: Rate) -> tuple[int, Decimal]:
+    def _open_segment(self, rate: Rate, units: int | None = None) -> tuple[int, Decimal]:
+        """Usage (Wh) and charge of the open segment, with the counter at `units` (default:
+        the journal's target, what the counter holds or will once a batch commits)."""
         record = self._chain_rec
         assert record is not None
-        # the journal's target: what the counter holds, or will once a batch commits
-        usage = (self._journal.target_units - record.last_total) * self.config.unit_wh
+        if units is None:
+            units = self._journal.target_units
+        usage = (units - record.last_total) * self.config.unit_wh
         same_month = self._month(record.last_time) == record.month
         before = dict(record.month_usage).get(rate.obis, 0) if same_month else 0
         return usage, rate.charge(usage, before)
@@ -596,18 +621,85 @@ class Meter:
             if type(e) is not int or e < 0:
                 raise UsageError(f"interval energy {e!r} must be a whole, non-negative mWh")
         delivered = 0
+        n = len(energy_mwh)
         self._lazy = True
         try:
-            for k, e in enumerate(energy_mwh):
-                if e:
-                    a = start + interval * k
-                    # power in W, rounded half to even as `feed_interval` does
-                    power_w = round(Fraction(e * 3_600_000, span))
-                    delivered += self._feed_span(a, a + interval, span, e * 1000, power_w)
+            k = 0
+            while k < n:
+                if not energy_mwh[k]:
+                    k += 1
+                    continue
+                a = start + interval * k
+                fit = self._quiet_stretch(a, interval, n - k)
+                if fit > 1:
+                    got = self._feed_stretch(a, interval, span, energy_mwh[k : k + fit])
+                    if got is not None:
+                        delivered += got
+                        k += fit
+                        continue
+                e = energy_mwh[k]
+                power_w = power_of(e, span)
+                delivered += self._feed_span(a, a + interval, span, e * 1000, power_w)
+                k += 1
         finally:
             self._lazy = False
         self._flush()
         return delivered
+
+    def _quiet_stretch(self, start: datetime, interval: timedelta, most: int) -> int:
+        """How many whole intervals from `start` (at most `most`) end before or at the next
+        instant something is due, while energy flows at a monotone price with no load-step
+        watch; 0 when such a stretch cannot be taken at once."""
+        self.advance_to(start)
+        control = self._control
+        if (
+            self.config.load_step_w is not None
+            or control.relay is not RelayState.SUPPLYING
+            or control.power.state is not PowerState.MAINS
+            or self._chain_rec is None
+            or not self._segment_rate().monotone
+        ):
+            return 0
+        stop = self._next_boundary(start, start + interval * most)
+        return min(most, (stop - start) // interval)
+
+    def _feed_stretch(
+        self, start: datetime, interval: timedelta, span: int, energy_mwh: list[int]
+    ) -> int | None:
+        """Feed a quiet stretch (see `_quiet_stretch`) at once; None if the charge limit of
+        the credit frame would be passed inside it (then it is fed interval by interval).
+
+        Nothing is due inside the stretch, so what `feed_interval` would do per interval
+        reduces to: add the energy, keep the first peak and the last interval's power, and
+        check the credit frame at its end (a charge that only grows is below the limit
+        inside the stretch when it is below it at the end)."""
+        record = self._chain_rec
+        assert record is not None
+        j = self._journal
+        total_mwh = sum(energy_mwh)
+        energy = j.energy_uwh + total_mwh * 1000
+        target = energy // (self.config.unit_wh * _UWH_PER_WH)
+        limit = self._control.grant.frame.charge_limit
+        if limit is not None:
+            rate = self._segment_rate()
+            charge = self._open_segment(rate, target)[1]
+            if self._queued_charge + charge > limit:
+                return None
+        top = max(energy_mwh)
+        peak_w, peak_at = j.peak_w, j.peak_at
+        top_w = power_of(top, span)
+        if top_w > peak_w:
+            peak_w, peak_at = top_w, start + interval * energy_mwh.index(top)
+        last = len(energy_mwh) - 1
+        while not energy_mwh[last]:
+            last -= 1
+        end = start + interval * (last + 1)
+        self._journal = Journal(
+            energy, target, end, peak_w, peak_at, power_of(energy_mwh[last], span)
+        )
+        self._dirty = True
+        self._on_time(end)
+        return total_mwh * 1000
 
     def _feed_span(
         self, start: datetime, end: datetime, span: int, total_uwh: int, power_w: int

@@ -373,15 +373,18 @@ class _Part:
         if groups is None:
             return
         cycles = self._cycles
-        for g in groups:
-            c = cycles[g] + 1
-            cycles[g] = c
-            if c > self.max_cycles:
-                self.max_cycles = c
+        lo, hi = groups.start, groups.stop
+        spent = [c + 1 for c in cycles[lo:hi]]
+        cycles[lo:hi] = spent
+        top = max(spent, default=0)
+        if top > self.max_cycles:
+            self.max_cycles = top
 
     def _wear_out(self, groups: range, offset: int, old: bytes, new: bytes) -> None:
         """Past endurance, stick one bit this write changed at its old value."""
         endurance = self._geometry.endurance
+        if self.max_cycles <= endurance:
+            return  # no cell group of the part is past its endurance
         gs = self._geometry.group_size
         rng = self.injector.rng
         for g in groups:

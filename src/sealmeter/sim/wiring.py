@@ -13,7 +13,7 @@ import hashlib
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -215,6 +215,13 @@ class RealHeadEnd:
         """Ingest one uplink; remember whether it was rejected."""
         return self._note(data, now, self.he.handle_uplink(data, now))
 
+    def handle_batch(self, batch: Sequence[bytes], now: datetime) -> list[bytes]:
+        """Ingest several uplinks in one transaction (`HeadEnd.handle_uplinks`)."""
+        answers = self.he.handle_uplinks(batch, now)
+        for data, answer in zip(batch, answers, strict=True):
+            self._note(data, now, answer)
+        return answers
+
     def spawn(self) -> Callable[[bytes, datetime], bytes]:
         """A second head-end object on the same database, as another worker process has."""
         other = HeadEnd.open(self.url, self.keys, schema=self.schema, policy=self.policy)
@@ -397,11 +404,13 @@ def build_world(
     suite: Suite = Suite.EC_MODERN,
     feed_step: int = 4,
     progress: Callable[[int, int], None] | None = None,
+    first_id: int = 0,
 ) -> World:
     """Manufacture, provision and load a fleet of real meters against a real head-end.
 
     `store_url` defaults to a SQLite file in `workdir` (a fresh temporary folder if None);
-    for PostgreSQL pass its URL and every run gets its own schema.
+    for PostgreSQL pass its URL and every run gets its own schema. Meters are named from
+    `m{first_id:05d}` on (a shard of a larger fleet starts where the one before ended).
     """
     if meters < 1 or days < 1:
         raise SimError(f"need at least one meter and one day (got {meters} meters, {days} days)")
@@ -430,7 +439,7 @@ def build_world(
     calls_every = timedelta(hours=fleet.call_interval_hours)
     fleet_meters: list[SimMeter] = []
     for i in range(meters):
-        meter_id = f"m{i:05d}"
+        meter_id = f"m{first_id + i:05d}"
         device_key = hashlib.sha256(_DEVICE_KEY_LABEL + seed.to_bytes(8) + i.to_bytes(8)).digest()
         config = _config(meter_id, fleet)
         meter = Meter.manufacture(
