@@ -231,6 +231,17 @@ class LevelledCounter:
         moved = 0
         while k > 0:
             old = field[i]
+            if old == empty and k >= 8:
+                # a run of empty bytes fills whole: count it at once
+                run = 1
+                most = min(k // 8, self._field_len - i)
+                while run < most and field[i + run] == empty:
+                    run += 1
+                new_bytes += bytes([full]) * run
+                moved += 8 * run
+                k -= 8 * run
+                i += run
+                continue
             free = ~(old ^ empty) & 0xFF  # bits still at the empty value
             if free.bit_count() <= k:
                 new = full

@@ -78,15 +78,20 @@ class Schedules:
     def __init__(self, book: ScheduleBook | None = None) -> None:
         """Wrap `book` (empty by default)."""
         self.book = book if book is not None else ScheduleBook()
+        self._bytes: tuple[bytes, ...] | None = None
 
     @classmethod
     def from_bytes(cls, blobs: tuple[bytes, ...]) -> Schedules:
         """Restore from the canonical bytes kept in NVM."""
-        return cls(ScheduleBook(tuple(RateSchedule.from_bytes(b) for b in blobs)))
+        made = cls(ScheduleBook(tuple(RateSchedule.from_bytes(b) for b in blobs)))
+        made._bytes = tuple(bytes(b) for b in blobs)  # canonical: from_bytes checked that
+        return made
 
     def to_bytes(self) -> tuple[bytes, ...]:
-        """Canonical bytes of every installed schedule, for NVM."""
-        return tuple(s.to_bytes() for s in self.book.schedules)
+        """Canonical bytes of every installed schedule, for NVM (made once per book)."""
+        if self._bytes is None:
+            self._bytes = tuple(s.to_bytes() for s in self.book.schedules)
+        return self._bytes
 
     def in_force(self, when: datetime) -> RateSchedule | None:
         """The schedule in force at `when`."""

@@ -150,6 +150,7 @@ class Meter:
         self._period_cache: tuple[datetime, Schedules, datetime] | None = None
         self._month_cache: tuple[datetime, Schedules, str] | None = None
         self._owed_cache: tuple[int, ChainRecord, Schedules, Decimal] | None = None
+        self._entries: dict[bytes, tuple[Registration, int]] = {}  # decoded log entries
         self._lazy = False  # inside `feed_intervals`: journal and counter commit later
         self._dirty = False  # the journal in RAM is ahead of the one in NVM
         self._recover()
@@ -680,9 +681,9 @@ class Meter:
         energy = j.energy_uwh + total_mwh * 1000
         target = energy // (self.config.unit_wh * _UWH_PER_WH)
         limit = self._control.grant.frame.charge_limit
+        charge: Decimal | None = None
         if limit is not None:
-            rate = self._segment_rate()
-            charge = self._open_segment(rate, target)[1]
+            charge = self._open_segment(self._segment_rate(), target)[1]
             if self._queued_charge + charge > limit:
                 return None
         top = max(energy_mwh)
@@ -698,6 +699,8 @@ class Meter:
             energy, target, end, peak_w, peak_at, power_of(energy_mwh[last], span)
         )
         self._dirty = True
+        if charge is not None:  # the open segment's charge at `target`, for `_check_credit`
+            self._owed_cache = (target, record, self._schedules, charge)
         self._on_time(end)
         return total_mwh * 1000
 
@@ -771,10 +774,16 @@ class Meter:
             self._counter.record(more)
 
     # ------------------------------------------------------------------ registrations
-    @staticmethod
-    def _decode_entry(payload: bytes) -> tuple[Registration, int]:
+    def _decode_entry(self, payload: bytes) -> tuple[Registration, int]:
+        """A log entry's registration and counter total (decoded once per exact bytes)."""
+        held = self._entries.get(payload)
+        if held is not None:
+            return held
         reg_bytes, total = _pair(payload)
         reg = _stored("registration log", lambda: decode_registration(bytes(reg_bytes)))
+        if len(self._entries) >= 256:
+            self._entries.clear()
+        self._entries[payload] = (reg, int(total))
         return reg, int(total)
 
     def _register(self, kind: RegistrationKind, at: datetime) -> Registration | None:
@@ -834,9 +843,10 @@ class Meter:
         self._memory.records.write("chain", encode(new))
         self._chain, self._chain_rec = after, new
 
-    def _set_control(self, control: ControlState) -> None:
+    def _set_control(self, control: ControlState, encoded: bytes | None = None) -> None:
+        """Write the control record (`encoded`: its bytes, if already made)."""
         self._flush()  # energy fed before this moment is committed before it
-        self._memory.records.write("control", encode(control))
+        self._memory.records.write("control", encode(control) if encoded is None else encoded)
         self._control = control
 
     # ------------------------------------------------------------------ communication
@@ -919,7 +929,8 @@ class Meter:
             down, self._control, self._schedules, record.next_seq, self.config, now
         )
         slot = self._memory.records.slots["control"]
-        if len(encode(control)) > slot.capacity:
+        checked, encoded = control, encode(control)
+        if len(encoded) > slot.capacity:
             raise DownlinkRejected(
                 "schedule-too-large",
                 f"the schedules would need more than the {slot.capacity} bytes the module "
@@ -937,7 +948,7 @@ class Meter:
             control = replace(
                 control, watchdog=replace(control.watchdog, next_call=now + FOLLOW_UP)
             )
-        self._set_control(control)
+        self._set_control(control, encoded if control is checked else None)
         self._schedules = schedules
         self._queued_charge = sum(
             (reg.total_charge for reg in self.queued_registrations()), Decimal(0)

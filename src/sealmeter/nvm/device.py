@@ -22,6 +22,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
 from sealmeter.nvm.errors import (
     EraseFailed,
     NvmUsageError,
@@ -165,7 +167,8 @@ class _Part:
         self._weak = bytearray(size)
         self._stuck = bytearray(size)
         self._weak_bytes = 0
-        self._cycles = [0] * geometry.groups
+        # wear per cell group; a NumPy array so a write of many groups costs one slice add
+        self._cycles = np.zeros(geometry.groups, dtype=np.int64)
         self._programs = [0] * (geometry.words if geometry.program_limit else 0)
         self._powered = True
         self.ops = 0
@@ -193,7 +196,7 @@ class _Part:
 
     def cycles(self) -> list[int]:
         """Write/erase cycles spent by each cell group."""
-        return list(self._cycles)
+        return [int(c) for c in self._cycles.tolist()]
 
     def power_on(self) -> None:
         """Restore power after a cut; the cells keep whatever the cut left."""
@@ -324,7 +327,11 @@ class _Part:
                         raise PowerCut(f"power failed during primitive {number}")
                     return
         wear_mode = injector.plan.wear
-        if cost_groups is not None and wear_mode is WearMode.FAIL:
+        if (
+            cost_groups is not None
+            and wear_mode is WearMode.FAIL
+            and self.max_cycles >= self._geometry.endurance
+        ):
             endurance = self._geometry.endurance
             for g in cost_groups:
                 if self._cycles[g] >= endurance:
@@ -372,11 +379,12 @@ class _Part:
     def _spend(self, groups: range | None) -> None:
         if groups is None:
             return
-        cycles = self._cycles
         lo, hi = groups.start, groups.stop
-        spent = [c + 1 for c in cycles[lo:hi]]
-        cycles[lo:hi] = spent
-        top = max(spent, default=0)
+        if hi <= lo:
+            return
+        spent = self._cycles[lo:hi]
+        spent += 1
+        top = int(spent.max())
         if top > self.max_cycles:
             self.max_cycles = top
 
@@ -412,7 +420,7 @@ class _Part:
             "cells": bytes(self._cells),
             "weak": bytes(self._weak),
             "stuck": bytes(self._stuck),
-            "cycles": list(self._cycles),
+            "cycles": self._cycles.tolist(),
             "programs": list(self._programs),
             "ops": self.ops,
             "powered": self._powered,
@@ -434,10 +442,10 @@ class _Part:
         self._weak = bytearray(weak)
         self._stuck = bytearray(stuck)
         self._weak_bytes = sum(1 for w in self._weak if w)
-        self._cycles = list(cycles)
+        self._cycles = np.asarray(list(cycles), dtype=np.int64).reshape(-1)
         self._programs = list(programs)
         self.ops = ops
-        self.max_cycles = max(self._cycles, default=0)
+        self.max_cycles = int(self._cycles.max()) if self._cycles.size else 0
         self._powered = powered
         self._regions = dict(regions)
 
@@ -449,7 +457,7 @@ class _Part:
             bytes(self._cells),
             bytes(self._weak),
             bytes(self._stuck),
-            self._cycles,
+            self._cycles.tolist(),
             self._programs,
             self.ops,
             self._powered,

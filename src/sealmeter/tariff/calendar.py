@@ -22,6 +22,7 @@ _CACHE: dict[int, tuple[RateSchedule, Compiled]] = {}
 _CACHE_LIMIT = 16_384  # schedules: a fleet's meters each hold their own copies
 _DAY_CACHE: dict[tuple[int, date], tuple[RateSchedule, int, int, tuple[list[int], list[int]]]] = {}
 _DAY_CACHE_LIMIT = 200_000
+_MIDNIGHTS: dict[tuple[str, date], int] = {}
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,18 @@ def band_index_at(schedule: RateSchedule, instant_s: int) -> int:
 
 def local_midnight(schedule: RateSchedule, day: date) -> int:
     """UTC epoch second of the start of local date `day` (the first instant of that date)."""
+    key = (schedule.timezone, day)  # depends on the zone (by its IANA name) only
+    hit = _MIDNIGHTS.get(key)
+    if hit is not None:
+        return hit
+    found = _local_midnight(schedule, day)
+    if len(_MIDNIGHTS) > _DAY_CACHE_LIMIT:
+        _MIDNIGHTS.clear()
+    _MIDNIGHTS[key] = found
+    return found
+
+
+def _local_midnight(schedule: RateSchedule, day: date) -> int:
     zone = schedule.zone
     at = int(datetime.combine(day, time(0), zone).astimezone(UTC).timestamp())
 
