@@ -79,6 +79,19 @@ def test_a_batch_leaves_the_module_as_one_call_per_interval_does(
     assert _state(batched) == _state(single)
 
 
+def test_the_peak_is_the_first_interval_of_the_highest_power_even_if_not_of_most_energy() -> None:
+    single, batched = _pair(None)
+    # 1000 and 1001 mWh in a quarter hour are both 4 W: the peak is the earlier interval
+    energies = [700, 1000, 1001, 1000]  # 2.8 W -> 3 W, then 4, 4, 4
+    start = START + timedelta(hours=9)
+    for k, e in enumerate(energies):
+        a = start + QUARTER * k
+        single.feed_interval(a, a + QUARTER, Fraction(e, 1000))
+    batched.feed_intervals(start, QUARTER, energies)
+    assert batched.journal.peak_at == single.journal.peak_at == start + QUARTER
+    assert _state(batched) == _state(single)
+
+
 def test_a_charge_limit_passed_inside_a_quiet_stretch_blocks_at_the_same_interval() -> None:
     single, batched = _pair(Decimal("1.00"))
     energies = [400_000] * 40  # 0.4 kWh a quarter at 0.30 EUR: the limit falls at 2.5 h

@@ -686,11 +686,12 @@ class Meter:
             charge = self._open_segment(self._segment_rate(), target)[1]
             if self._queued_charge + charge > limit:
                 return None
-        top = max(energy_mwh)
         peak_w, peak_at = j.peak_w, j.peak_at
-        top_w = power_of(top, span)
+        top_w = power_of(max(energy_mwh), span)
         if top_w > peak_w:
-            peak_w, peak_at = top_w, start + interval * energy_mwh.index(top)
+            # the first interval reaching that power (two energies may round to the same W)
+            first = next(k for k, e in enumerate(energy_mwh) if power_of(e, span) == top_w)
+            peak_w, peak_at = top_w, start + interval * first
         last = len(energy_mwh) - 1
         while not energy_mwh[last]:
             last -= 1

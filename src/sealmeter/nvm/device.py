@@ -166,6 +166,7 @@ class _Part:
         self._cells = bytearray([geometry.erased]) * size
         self._weak = bytearray(size)
         self._stuck = bytearray(size)
+        self._any_stuck = False  # whether any bit is stuck (most parts: none, skip the mask)
         self._weak_bytes = 0
         # wear per cell group; a NumPy array so a write of many groups costs one slice add
         self._cycles = np.zeros(geometry.groups, dtype=np.int64)
@@ -342,8 +343,8 @@ class _Part:
                     )
         end = offset + n
         old = self._cells[offset:end]
-        stuck = self._stuck[offset:end]
-        if any(stuck):
+        stuck = self._stuck[offset:end] if self._any_stuck else b""
+        if stuck and any(stuck):
             target = bytes((t & ~s) | (o & s) for t, s, o in zip(target, stuck, old, strict=True))
         old_i = int.from_bytes(old, "little")
         changing = old_i ^ int.from_bytes(target, "little")
@@ -380,6 +381,12 @@ class _Part:
         if groups is None:
             return
         lo, hi = groups.start, groups.stop
+        if hi - lo == 1:  # one group: cheaper without NumPy's slice machinery
+            c = int(self._cycles[lo]) + 1
+            self._cycles[lo] = c
+            if c > self.max_cycles:
+                self.max_cycles = c
+            return
         if hi <= lo:
             return
         spent = self._cycles[lo:hi]
@@ -411,6 +418,7 @@ class _Part:
             i, b = bits[rng.randrange(len(bits))]
             addr = offset + i
             self._stuck[addr] |= 1 << b
+            self._any_stuck = True
             self._cells[addr] = (self._cells[addr] & ~(1 << b) & 0xFF) | (old[i] & (1 << b))
 
     # -- image support (used by sealmeter.nvm.image) ---------------------------------------
@@ -441,6 +449,7 @@ class _Part:
         self._cells = bytearray(cells)
         self._weak = bytearray(weak)
         self._stuck = bytearray(stuck)
+        self._any_stuck = any(self._stuck)
         self._weak_bytes = sum(1 for w in self._weak if w)
         self._cycles = np.asarray(list(cycles), dtype=np.int64).reshape(-1)
         self._programs = list(programs)
