@@ -610,6 +610,8 @@ class _Engine:
                 self.end_of_day()
                 if progress is not None:
                     progress(day + 1, self.opt.days, self.ledger)
+            if self.waiting:  # a window still open at the end: the head-end answers it now
+                self.answer_calls()
             self.ledger.worker_uplinks = [sw.handled for sw in self.switches]
             for link in self.links.values():
                 for held in list(link.held):
