@@ -1,13 +1,28 @@
 """Fleet throughput: simulated meter-days per second with full crypto, and crypto's share.
 
-The fleet runs in process on SQLite (the `normal` scenario, no faults), every meter a real
-`sealmeter.meter.Meter` and the head-end a real `HeadEnd`. Time spent in cryptography is
-measured by timing the protocol's primitives (key encapsulation, signatures, AEAD opening,
-the MAC chain) and the meter's sealing of its secrets while the fleet runs; beside it, the
-bare cost of one exchange's public-key work (2 signatures, 2 verifications, 2 X25519 key
-agreements, 2 AEAD seals and opens) is measured in the same run. The time inside the meters
-(feeding, sealing uplinks, opening downlinks) and inside the head-end's ingest is reported
-too, to show where the rest goes.
+The fleet runs the `normal` scenario (no faults) in process, every meter a real
+`sealmeter.meter.Meter` on its own simulated EEPROM with its own keys, the head-end a real
+`HeadEnd` on SQLite, consumption at 15-minute resolution. What the defaults add, and the
+JSON says (`workers`, `batch_minutes`, `feed_minutes`, `setup`):
+
+- **Sharding** (`workers`, default 2): the fleet is split over that many worker processes;
+  each builds its shard (its own seed, meter ids continuing the previous shard's) against
+  its **own head-end on its own SQLite file**, then all simulate together. `wall_s` is the
+  longest worker's simulation; `worker_s` / `worker_cpu_s` add up the workers' wall / CPU
+  seconds; building is `build_s`, apart.
+- **Batched calls** (`batch_minutes`, default 60; 0 = off): the uplinks of each window go
+  to the head-end in one `HeadEnd.handle_uplinks` transaction and each meter gets its
+  answer at the window's end (`sealmeter.sim.SimOptions.batch`).
+- **Feed** (`feed_minutes`, default 15): every quarter hour of the profile reaches the meter
+  as it is (`Meter.feed_intervals`, a day per call); 60 sums four quarters first.
+
+Time in cryptography (`crypto_s`) is measured by timing the protocol's primitives (key
+encapsulation and decapsulation, signing and verification, AEAD opening, the MAC chain) and
+the meter's sealing of its secrets, in every worker, summed; `crypto_share` divides it by
+the workers' summed wall time. Beside it, the bare cost of one exchange's public-key work (2
+signatures, 2 verifications, 2 X25519 key agreements, 2 AEAD seals and opens) is measured in
+the same run. The time inside the meters (feeding, sealing uplinks, opening downlinks) and
+inside the head-end's ingest is reported too, to show where the rest goes.
 """
 
 from __future__ import annotations
