@@ -36,7 +36,7 @@ pytest: install sysdeps
 test: lint typecheck pytest
 
 demo: install
-	$(BIN)/sealmeter demo
+	$(BIN)/sealmeter demo --meters 50
 
 bench: install
 	$(BIN)/python bench/run_all.py

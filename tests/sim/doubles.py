@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from random import Random
 from typing import Any
@@ -151,6 +152,9 @@ class ToyHeadEnd:
     def _reject(self, data: bytes, reason: str) -> bytes:
         self.verdicts[hashlib.sha256(data).digest()] = Verdict(True, reason)
         return REJECTED
+
+    def handle_batch(self, batch: Sequence[bytes], now: datetime) -> list[bytes]:
+        return [self.handle(data, now) for data in batch]
 
     def handle(self, data: bytes, now: datetime) -> bytes:
         try:

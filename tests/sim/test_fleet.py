@@ -124,3 +124,49 @@ def test_the_shipped_all_scenario(tmp_path: Path, transport: str) -> None:
     out = check(run_fleet(tmp_path, transport, scenario="all", meters=5, days=75, seed=2))
     assert out["crashes"] == 3
     assert out["attacks"]["tried"] >= 10
+
+
+def _normal(meters: int, days: int) -> Any:
+    from dataclasses import replace
+
+    sc = load_scenario("normal")
+    return replace(sc, fleet=replace(sc.fleet, meters=meters, days=days))
+
+
+@pytest.mark.parametrize("window_minutes", [15, 180])
+def test_batched_calls_conserve_every_unit_and_answer_every_meter(
+    tmp_path: Path, window_minutes: int
+) -> None:
+    from datetime import timedelta
+
+    sc = _normal(6, 5)
+    world = build_world(sc.fleet, 6, 5, seed=4, workdir=tmp_path, feed_step=1, first_id=40)
+    try:
+        options = SimOptions(sc, 6, 5, seed=4, batch=timedelta(minutes=window_minutes))
+        ledger = run_simulation(world, options)
+    finally:
+        world.headend.close()
+    out = check(ledger)
+    assert world.meters[0].meter_id == "m00040"
+    assert out["uplinks"] == 6 * 5  # one call per meter-day, each answered
+    assert out["units"]["stored"] + out["units"]["queued"] == out["units"]["measured"]
+    assert out["exchanges_failed"] == 0
+    assert out["meters_stuck"] == 0
+
+
+def test_batched_calls_are_refused_where_the_carrier_or_crashes_matter(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from sealmeter.sim import SimError
+
+    sc = load_scenario(COMPACT)
+    world = build_world(sc.fleet, 2, 2, seed=1, workdir=tmp_path)
+    try:
+        options = SimOptions(sc, 2, 2, seed=1, batch=timedelta(minutes=15))
+        with pytest.raises(SimError, match=r"link faults.*crashes the head-end"):
+            run_simulation(world, options)
+        http = SimOptions(_normal(2, 2), 2, 2, transport="http", batch=timedelta(minutes=15))
+        with pytest.raises(SimError, match="transport is http"):
+            run_simulation(world, http)
+    finally:
+        world.headend.close()

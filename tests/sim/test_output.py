@@ -126,14 +126,29 @@ def test_simulate_refuses_a_bad_transport() -> None:
 def test_the_fleet_benchmark_reports_its_figures() -> None:
     from sealmeter.benchmarks.fleet import run_fleet_bench
 
-    out = run_fleet_bench(meters=2, days=2)
-    assert out["meter_days"] == 4
+    out = run_fleet_bench(meters=3, days=2, workers=2)
+    assert out["meter_days"] == 6
+    assert out["workers"] == 2
     assert out["meter_days_per_s"] > 0
-    assert 0 < out["crypto_s"] < out["wall_s"]
+    # crypto and the parts are summed over the workers, so they compare with worker time
+    assert 0 < out["crypto_s"] < out["worker_s"]
     assert 0 < out["crypto_share"] < 1
-    assert out["headend_ingest_s"] + out["meter_s"] < out["wall_s"]
-    assert out["units_lost"] == 0
+    assert out["headend_ingest_s"] + out["meter_s"] < out["worker_s"]
+    assert out["wall_s"] <= out["worker_s"]
+    assert out["uplinks"] == 6  # one per meter-day, from both shards
+    assert out["units"]["measured"] == out["units"]["counted"] == out["units"]["stored"] > 0
+    assert out["units_lost"] == out["units_invented"] == 0
     assert out["bare_exchange_crypto_ms"] > 0
+
+
+def test_the_fleet_benchmark_runs_unsharded_and_unbatched_too() -> None:
+    from sealmeter.benchmarks.fleet import run_fleet_bench
+
+    out = run_fleet_bench(meters=2, days=2, workers=1, batch_minutes=0, feed_minutes=60)
+    assert (out["workers"], out["batch_minutes"], out["feed_minutes"]) == (1, 0, 60)
+    assert out["wall_s"] == out["worker_s"]
+    assert out["headend_ingest_s"] + out["meter_s"] < out["wall_s"]
+    assert out["units_lost"] == out["units_invented"] == 0
 
 
 def test_demo_runs_a_small_fleet_over_http(tmp_path: Path) -> None:

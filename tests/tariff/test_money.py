@@ -124,3 +124,40 @@ def test_meter_segments_reconcile_with_the_head_end_bill_to_the_cent(
         assert Fraction(meter[line.obis]) == line.exact_charge
         assert round_money(meter[line.obis], head_end.currency) == line.charge
     assert set(meter) == {r.obis for r in head_end.registers}
+
+
+_PRICES = st.decimals(min_value=Decimal("0.000001"), max_value=Decimal("2"), places=6)
+_LIMITS = st.decimals(min_value=Decimal("0.001"), max_value=Decimal("50"), places=3)
+
+
+@given(
+    prices=st.lists(_PRICES, min_size=1, max_size=3),
+    limits=st.lists(_LIMITS, min_size=2, max_size=2, unique=True),
+    energy=st.integers(0, 10**7),
+    before=st.integers(0, 10**8),
+)
+@settings(max_examples=300, deadline=None)
+def test_the_integer_path_gives_the_fractions_decimal_digit_for_digit(
+    prices: list[Decimal], limits: list[Decimal], energy: int, before: int
+) -> None:
+    from sealmeter.tariff.money import exact_decimal, tiered_charge
+
+    ups = sorted(limits)[: len(prices) - 1]
+    data = base_schedule()
+    data["bands"][0] = {
+        "name": "day",
+        "obis": "1.8.1",
+        "tiers": [
+            {"price": str(p), **({"up_to_kwh": str(ups[k])} if k < len(ups) else {})}
+            for k, p in enumerate(prices)
+        ],
+    }
+    schedule = schedule_from_dict(data)
+    band = schedule.register("1.8.1")
+    exact = exact_decimal(tiered_charge(band, Fraction(energy), Fraction(before)))
+    fast = segment_charge(schedule, "1.8.1", energy, before)  # ints: the integer path
+    assert fast.as_tuple() == exact.as_tuple()
+    # Decimal arguments take the Fraction path: the same value and digits again
+    assert segment_charge(schedule, "1.8.1", Decimal(energy), Decimal(before)).as_tuple() == (
+        fast.as_tuple()
+    )

@@ -232,9 +232,29 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         meters: Annotated[int, typer.Option("--meters", min=1, help="Fleet size.")] = 20,
         days: Annotated[int, typer.Option("--days", min=1, help="Simulated days.")] = 30,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+        workers: Annotated[
+            int, typer.Option("--workers", min=1, help="Processes the fleet is sharded over.")
+        ] = 2,
+        batch_minutes: Annotated[
+            int,
+            typer.Option(
+                "--batch-minutes", min=0, help="Window of calls per head-end batch (0: none)."
+            ),
+        ] = 60,
+        feed_minutes: Annotated[
+            int, typer.Option("--feed-minutes", min=15, help="Consumption per meter input.")
+        ] = 15,
     ) -> None:
         """Fleet throughput in simulated meter-days per second, and the crypto share."""
         from sealmeter.benchmarks.fleet import run_fleet_bench
 
-        result = run_fleet_bench(meters=meters, days=days)
+        if feed_minutes % 15:
+            raise typer.BadParameter("--feed-minutes must be a multiple of 15")
+        result = run_fleet_bench(
+            meters=meters,
+            days=days,
+            workers=workers,
+            batch_minutes=batch_minutes,
+            feed_minutes=feed_minutes,
+        )
         typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))

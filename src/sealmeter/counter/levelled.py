@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sealmeter.counter._area import count_bits, is_flash, refresh
+from sealmeter.counter._area import POPCOUNT, count_bits, is_flash, refresh
 from sealmeter.counter.base import check_units
 from sealmeter.counter.codec import RECORD_SIZE, Record, RecordTag, encode_record, try_decode
 from sealmeter.counter.errors import (
@@ -121,7 +121,7 @@ class LevelledCounter:
         if area.read(0, len(blank)) != blank:
             raise AreaFailed("the counter's region did not erase; replace the part")
         self._write_header(0, encode_record(RecordTag.FRAME, 0, start))
-        self.recover()
+        self.recover(tail=False)
         return self
 
     @classmethod
@@ -213,9 +213,67 @@ class LevelledCounter:
                 )
 
     def _set_bits(self, k: int) -> None:
+        """Move `k` bits of the field from the frontier on, in one store of the bytes touched.
+
+        A cut inside that store leaves a subset of those bits moved (some perhaps weak):
+        never more units than recorded, and `recover` rewrites every byte past the frontier
+        that is not empty, so no weak bit is trusted afterwards.
+        """
         base = self._frame_offset(self._header.gen) + HEADER_SIZE
         empty = self._empty(self._header.gen)
         full = empty ^ 0xFF
+        field = self._field
+        first = i = self._frontier
+        if self._flash:  # one program per byte: a torn program touches one byte only
+            self._set_bits_bytewise(k, base, empty, full)
+            return
+        new_bytes = bytearray()
+        moved = 0
+        while k > 0:
+            old = field[i]
+            if old == empty and k >= 8:
+                # a run of empty bytes fills whole: count it at once
+                run = 1
+                most = min(k // 8, self._field_len - i)
+                while run < most and field[i + run] == empty:
+                    run += 1
+                new_bytes += bytes([full]) * run
+                moved += 8 * run
+                k -= 8 * run
+                i += run
+                continue
+            free = ~(old ^ empty) & 0xFF  # bits still at the empty value
+            if free.bit_count() <= k:
+                new = full
+                k -= free.bit_count()
+            else:
+                new = old
+                for bit in range(8):
+                    if k == 0:
+                        break
+                    mask = 1 << bit
+                    if free & mask:
+                        new ^= mask
+                        k -= 1
+            moved += POPCOUNT[new ^ old]
+            new_bytes.append(new)
+            i += 1
+        data = bytes(new_bytes)
+        self.area.store(base + first, data)
+        got = self.area.read(base + first, len(data))
+        if got != data:
+            at = next(j for j in range(len(data)) if got[j] != data[j])
+            raise AreaFailed(
+                f"counter field byte {first + at} read back {got[at]:#04x}, wanted "
+                f"{data[at]:#04x}: the cells are worn; move the counter to fresh memory"
+            )
+        field[first : first + len(data)] = data
+        self._count += moved
+        while self._frontier < self._field_len and field[self._frontier] == full:
+            self._frontier += 1
+
+    def _set_bits_bytewise(self, k: int, base: int, empty: int, full: int) -> None:
+        """Flash: move `k` bits one byte (one program) at a time from the frontier."""
         while k > 0:
             i = self._frontier
             old = self._field[i]
@@ -275,8 +333,12 @@ class LevelledCounter:
 
     # -- recovery --------------------------------------------------------------------------
 
-    def recover(self) -> None:
-        """Find the newest valid header, repair its twin, refresh the frontier, finish moves."""
+    def recover(self, *, tail: bool = True) -> None:
+        """Find the newest valid header, repair its twin, refresh the frontier, finish moves.
+
+        On EEPROM the whole field past the frontier is refreshed (`tail`), since the last
+        store may have spanned several bytes; `format` skips that on its freshly erased field.
+        """
         frames, size = self.config.frames, self.config.frame_size
         best: Record | None = None
         copies: dict[int, tuple[Record | None, Record | None]] = {}
@@ -328,9 +390,15 @@ class LevelledCounter:
         front = 0
         while front < self._field_len and field[front] == empty ^ 0xFF:
             front += 1
-        for i in (front - 1, front):
-            if 0 <= i < self._field_len:
-                refresh(self.area, off + HEADER_SIZE + i, 1)
+        if self._flash or not tail:
+            for i in (front - 1, front):
+                if 0 <= i < self._field_len:
+                    refresh(self.area, off + HEADER_SIZE + i, 1)
+        else:
+            # a torn multi-byte store may have left weak bits in any byte it touched (a weak
+            # bit may read empty now): rewrite the last full byte and the whole rest at once
+            lo = max(front - 1, 0)
+            refresh(self.area, off + HEADER_SIZE + lo, self._field_len - lo)
         self._field = bytearray(self.area.read(off + HEADER_SIZE, self._field_len))
         self._count = count_bits(bytes(self._field), empty)
         self._frontier = 0

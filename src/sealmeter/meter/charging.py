@@ -58,6 +58,13 @@ class Rate:
             return [NO_SCHEDULE_OBIS]
         return [band.obis for band in self.schedule.bands]
 
+    @property
+    def monotone(self) -> bool:
+        """Whether the charge never falls as usage grows (no negative price in the band)."""
+        if self.schedule is None:
+            return True
+        return all(t.price >= 0 for t in self.schedule.register(self.obis).tiers)
+
     def charge(self, usage_wh: int, used_before_wh: int) -> Decimal:
         """Exact charge of `usage_wh` in this band (tier position from `used_before_wh`)."""
         if self.schedule is None or usage_wh == 0:
@@ -71,15 +78,20 @@ class Schedules:
     def __init__(self, book: ScheduleBook | None = None) -> None:
         """Wrap `book` (empty by default)."""
         self.book = book if book is not None else ScheduleBook()
+        self._bytes: tuple[bytes, ...] | None = None
 
     @classmethod
     def from_bytes(cls, blobs: tuple[bytes, ...]) -> Schedules:
         """Restore from the canonical bytes kept in NVM."""
-        return cls(ScheduleBook(tuple(RateSchedule.from_bytes(b) for b in blobs)))
+        made = cls(ScheduleBook(tuple(RateSchedule.from_bytes(b) for b in blobs)))
+        made._bytes = tuple(bytes(b) for b in blobs)  # canonical: from_bytes checked that
+        return made
 
     def to_bytes(self) -> tuple[bytes, ...]:
-        """Canonical bytes of every installed schedule, for NVM."""
-        return tuple(s.to_bytes() for s in self.book.schedules)
+        """Canonical bytes of every installed schedule, for NVM (made once per book)."""
+        if self._bytes is None:
+            self._bytes = tuple(s.to_bytes() for s in self.book.schedules)
+        return self._bytes
 
     def in_force(self, when: datetime) -> RateSchedule | None:
         """The schedule in force at `when`."""

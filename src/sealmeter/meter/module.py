@@ -58,7 +58,7 @@ from sealmeter.meter.tamper import (
     loop_after,
 )
 from sealmeter.meter.watchdog import CommState, Watchdog
-from sealmeter.metering import Energy, MeteringError, UnitConverter, exact_energy
+from sealmeter.metering import Energy, MeteringError, exact_energy
 from sealmeter.nvm import Eeprom
 from sealmeter.protocol import (
     CHAIN_KEY_SIZE,
@@ -95,7 +95,17 @@ FOLLOW_UP = timedelta(minutes=1)
 _CHAIN_LABEL = b"meter chain state"
 _KEYS_LABEL = b"meter private keys"
 _UWH_PER_WH = 1_000_000
+_MICRO = timedelta(microseconds=1)
 _T = TypeVar("_T")
+
+
+def power_of(energy_mwh: int, span_us: int) -> int:
+    """Mean power in W of `energy_mwh` over `span_us` µs, rounded half to even (exactly as
+    `round(Fraction(...))` in `Meter.feed_interval`)."""
+    q, r = divmod(energy_mwh * 3_600_000, span_us)
+    if 2 * r > span_us or (2 * r == span_us and q % 2):
+        q += 1
+    return q
 
 
 def _stored(what: str, load: Callable[[], _T]) -> _T:
@@ -139,6 +149,11 @@ class Meter:
         self._memory = MeterMemory(device)
         self._seg_cache: tuple[datetime, Schedules, Rate, datetime | None] | None = None
         self._period_cache: tuple[datetime, Schedules, datetime] | None = None
+        self._month_cache: tuple[datetime, Schedules, str] | None = None
+        self._owed_cache: tuple[int, ChainRecord, Schedules, Decimal] | None = None
+        self._entries: dict[bytes, tuple[Registration, int]] = {}  # decoded log entries
+        self._lazy = False  # inside `feed_intervals`: journal and counter commit later
+        self._dirty = False  # the journal in RAM is ahead of the one in NVM
         self._recover()
 
     @classmethod
@@ -422,9 +437,21 @@ class Meter:
 
     def outstanding_charge(self) -> Decimal:
         """Charge not yet confirmed by an enable code (queued registrations + open segment)."""
-        if self._chain_rec is None:
+        record = self._chain_rec
+        if record is None:
             return Decimal(0)
-        return self._queued_charge + self._open_segment(self._segment_rate())[1]
+        units = self._journal.target_units
+        held = self._owed_cache
+        if (
+            held is not None
+            and held[0] == units
+            and held[1] is record
+            and held[2] is self._schedules
+        ):
+            return self._queued_charge + held[3]
+        charge = self._open_segment(self._segment_rate())[1]
+        self._owed_cache = (units, record, self._schedules, charge)
+        return self._queued_charge + charge
 
     def next_call_at(self) -> datetime:
         """When the watchdog wants to talk to the head-end (its slot, or a backoff retry)."""
@@ -450,13 +477,22 @@ class Meter:
 
     def _month(self, at: datetime) -> str:
         """The billing month of instant `at` (local to the schedule in force), for tiers."""
+        cached = self._month_cache
+        if cached is not None and cached[0] == at and cached[1] is self._schedules:
+            return cached[2]
         schedule = self._schedules.in_force(at)
-        return at.astimezone(schedule.zone if schedule else UTC).strftime("%Y-%m")
+        month = at.astimezone(schedule.zone if schedule else UTC).strftime("%Y-%m")
+        self._month_cache = (at, self._schedules, month)
+        return month
 
-    def _open_segment(self, rate: Rate) -> tuple[int, Decimal]:
+    def _open_segment(self, rate: Rate, units: int | None = None) -> tuple[int, Decimal]:
+        """Usage (Wh) and charge of the open segment, with the counter at `units` (default:
+        the journal's target, what the counter holds or will once a batch commits)."""
         record = self._chain_rec
         assert record is not None
-        usage = (self._counter.value - record.last_total) * self.config.unit_wh
+        if units is None:
+            units = self._journal.target_units
+        usage = (units - record.last_total) * self.config.unit_wh
         same_month = self._month(record.last_time) == record.month
         before = dict(record.month_usage).get(rate.obis, 0) if same_month else 0
         return usage, rate.charge(usage, before)
@@ -557,9 +593,127 @@ class Meter:
                 f"interval starting {start.isoformat()} overlaps energy already fed up to "
                 f"{fed.isoformat()}; feed consecutive intervals"
             )
-        self.advance_to(start)
+        span = (end - start) // _MICRO
         total_uwh = round(exact * _UWH_PER_WH)
-        power_w = round(exact * 3600 / Fraction((end - start) // timedelta(microseconds=1), 10**6))
+        power_w = round(exact * 3600 / Fraction(span, 10**6))
+        delivered = self._feed_span(start, end, span, total_uwh, power_w)
+        return delivered / _UWH_PER_WH
+
+    def feed_intervals(self, start: datetime, interval: timedelta, energy_mwh: list[int]) -> int:
+        """Consecutive intervals of `interval` from `start`, energy per interval in whole mWh;
+        returns the µWh delivered. The fleet simulator's path: a day in one call.
+
+        The same as one `feed_interval` per interval (the same registrations, charges, relay
+        moves and peak, to the µWh), except that the journal and the counter are committed
+        once per stretch between registrations and at the end instead of after every interval:
+        before any other record is written, and before this call returns, the energy fed so
+        far is journaled and counted (write-ahead, as always). A power cut inside the call
+        loses at most the uncommitted energy of this call, never a counted unit, and invents
+        none (the boot completes the counter to the journal, see `_recover`). Intervals with
+        no energy are skipped (time still passes at the next interval with energy).
+        """
+        start = ensure_utc(start)
+        span = interval // _MICRO
+        if span <= 0:
+            raise UsageError(f"interval {interval} must be positive")
+        fed = self._journal.fed_until
+        if fed is not None and start < fed:
+            raise UsageError(
+                f"interval starting {start.isoformat()} overlaps energy already fed up to "
+                f"{fed.isoformat()}; feed consecutive intervals"
+            )
+        for e in energy_mwh:
+            if type(e) is not int or e < 0:
+                raise UsageError(f"interval energy {e!r} must be a whole, non-negative mWh")
+        delivered = 0
+        n = len(energy_mwh)
+        self._lazy = True
+        try:
+            k = 0
+            while k < n:
+                if not energy_mwh[k]:
+                    k += 1
+                    continue
+                a = start + interval * k
+                fit = self._quiet_stretch(a, interval, n - k)
+                if fit > 1:
+                    got = self._feed_stretch(a, interval, span, energy_mwh[k : k + fit])
+                    if got is not None:
+                        delivered += got
+                        k += fit
+                        continue
+                e = energy_mwh[k]
+                power_w = power_of(e, span)
+                delivered += self._feed_span(a, a + interval, span, e * 1000, power_w)
+                k += 1
+        finally:
+            self._lazy = False
+        self._flush()
+        return delivered
+
+    def _quiet_stretch(self, start: datetime, interval: timedelta, most: int) -> int:
+        """How many whole intervals from `start` (at most `most`) end before or at the next
+        instant something is due, while energy flows at a monotone price with no load-step
+        watch; 0 when such a stretch cannot be taken at once."""
+        self.advance_to(start)
+        control = self._control
+        if (
+            self.config.load_step_w is not None
+            or control.relay is not RelayState.SUPPLYING
+            or control.power.state is not PowerState.MAINS
+            or self._chain_rec is None
+            or not self._segment_rate().monotone
+        ):
+            return 0
+        stop = self._next_boundary(start, start + interval * most)
+        return min(most, (stop - start) // interval)
+
+    def _feed_stretch(
+        self, start: datetime, interval: timedelta, span: int, energy_mwh: list[int]
+    ) -> int | None:
+        """Feed a quiet stretch (see `_quiet_stretch`) at once; None if the charge limit of
+        the credit frame would be passed inside it (then it is fed interval by interval).
+
+        Nothing is due inside the stretch, so what `feed_interval` would do per interval
+        reduces to: add the energy, keep the first peak and the last interval's power, and
+        check the credit frame at its end (a charge that only grows is below the limit
+        inside the stretch when it is below it at the end)."""
+        record = self._chain_rec
+        assert record is not None
+        j = self._journal
+        total_mwh = sum(energy_mwh)
+        energy = j.energy_uwh + total_mwh * 1000
+        target = energy // (self.config.unit_wh * _UWH_PER_WH)
+        limit = self._control.grant.frame.charge_limit
+        charge: Decimal | None = None
+        if limit is not None:
+            charge = self._open_segment(self._segment_rate(), target)[1]
+            if self._queued_charge + charge > limit:
+                return None
+        peak_w, peak_at = j.peak_w, j.peak_at
+        top_w = power_of(max(energy_mwh), span)
+        if top_w > peak_w:
+            # the first interval reaching that power (two energies may round to the same W)
+            first = next(k for k, e in enumerate(energy_mwh) if power_of(e, span) == top_w)
+            peak_w, peak_at = top_w, start + interval * first
+        last = len(energy_mwh) - 1
+        while not energy_mwh[last]:
+            last -= 1
+        end = start + interval * (last + 1)
+        self._journal = Journal(
+            energy, target, end, peak_w, peak_at, power_of(energy_mwh[last], span)
+        )
+        self._dirty = True
+        if charge is not None:  # the open segment's charge at `target`, for `_check_credit`
+            self._owed_cache = (target, record, self._schedules, charge)
+        self._on_time(end)
+        return total_mwh * 1000
+
+    def _feed_span(
+        self, start: datetime, end: datetime, span: int, total_uwh: int, power_w: int
+    ) -> int:
+        """`total_uwh` spread evenly over [start, end) of `span` µs; returns µWh delivered."""
+        self.advance_to(start)
         step = self.config.load_step_w
         if (
             step is not None
@@ -570,13 +724,11 @@ class Meter:
             self._register(RegistrationKind.EVENT, start)
         # Piece by piece up to the next boundary, found afresh after each one (a registration
         # at a boundary starts a segment with boundaries of its own).
-        micro = timedelta(microseconds=1)
-        span = (end - start) // micro
         delivered = given = 0
         cursor = start
         while cursor < end:
             nxt = self._next_boundary(cursor, end)
-            upto = total_uwh * ((nxt - start) // micro) // span
+            upto = total_uwh if nxt == end else total_uwh * ((nxt - start) // _MICRO) // span
             share, given = upto - given, upto
             flowing = (
                 self._control.relay is RelayState.SUPPLYING
@@ -589,7 +741,7 @@ class Meter:
             cursor = nxt
         if self._journal.fed_until != end:
             self._journal = replace(self._journal, fed_until=end)
-        return delivered / _UWH_PER_WH
+        return delivered
 
     def checkpoint(self) -> None:
         """Persist the meter's time (the end of what was fed) if only RAM knows it yet.
@@ -597,6 +749,7 @@ class Meter:
         Intervals with no flow (blocked, no mains, no load) are not journaled, to spare the
         memory; call this at the end of a feed so the next boot resumes from its end.
         """
+        self._flush()
         stored = self._memory.records.read("journal")
         if stored is None or decode(Journal, stored) != self._journal:
             self._memory.records.write("journal", encode(self._journal))
@@ -605,29 +758,43 @@ class Meter:
         """Journal the energy, then count its whole units (write-ahead; see `_recover`)."""
         j = self._journal
         energy = j.energy_uwh + energy_uwh
-        converter = UnitConverter(self.config.unit_wh)
-        converter.restore(j.target_units, Fraction(self.remainder_uwh, _UWH_PER_WH))
-        converter.add(Fraction(energy_uwh, _UWH_PER_WH))
-        target = converter.units
+        # whole units of the total, exactly (the remainder stays in the journal's energy)
+        target = energy // (self.config.unit_wh * _UWH_PER_WH)
         peak_w, peak_at = j.peak_w, j.peak_at
         if power_w > peak_w:
             peak_w, peak_at = power_w, start
         self._journal = Journal(energy, target, end, peak_w, peak_at, power_w)
+        self._dirty = True
+        if not self._lazy:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Commit energy journaled in RAM only: the journal record, then the counter."""
+        if not self._dirty:
+            return
         self._memory.records.write("journal", encode(self._journal))
-        more = target - self._counter.value
+        self._dirty = False
+        more = self._journal.target_units - self._counter.value
         if more > 0:
             self._counter.record(more)
 
     # ------------------------------------------------------------------ registrations
-    @staticmethod
-    def _decode_entry(payload: bytes) -> tuple[Registration, int]:
+    def _decode_entry(self, payload: bytes) -> tuple[Registration, int]:
+        """A log entry's registration and counter total (decoded once per exact bytes)."""
+        held = self._entries.get(payload)
+        if held is not None:
+            return held
         reg_bytes, total = _pair(payload)
         reg = _stored("registration log", lambda: decode_registration(bytes(reg_bytes)))
+        if len(self._entries) >= 256:
+            self._entries.clear()
+        self._entries[payload] = (reg, int(total))
         return reg, int(total)
 
     def _register(self, kind: RegistrationKind, at: datetime) -> Registration | None:
         """Close the open segment at `at` into a sealed registration in the log."""
         chain, record = self._require_chain()
+        self._flush()
         rate = self._segment_rate()
         usage, charge = self._open_segment(rate)
         total = self._counter.value
@@ -681,8 +848,10 @@ class Meter:
         self._memory.records.write("chain", encode(new))
         self._chain, self._chain_rec = after, new
 
-    def _set_control(self, control: ControlState) -> None:
-        self._memory.records.write("control", encode(control))
+    def _set_control(self, control: ControlState, encoded: bytes | None = None) -> None:
+        """Write the control record (`encoded`: its bytes, if already made)."""
+        self._flush()  # energy fed before this moment is committed before it
+        self._memory.records.write("control", encode(control) if encoded is None else encoded)
         self._control = control
 
     # ------------------------------------------------------------------ communication
@@ -701,7 +870,10 @@ class Meter:
         assert self._chain_rec is not None
         # The call closes the open segment, so the head-end sees usage up to now (a segment
         # with no usage is left open: retries while blocked do not fill the log).
-        if now > self._chain_rec.last_time and self._counter.value > self._chain_rec.last_total:
+        if (
+            now > self._chain_rec.last_time
+            and self._journal.target_units > self._chain_rec.last_total
+        ):
             self._register(RegistrationKind.REAL_TIME, now)
         nonce = self._entropy(NONCE_SIZE)
         status = self.status(now)
@@ -762,7 +934,8 @@ class Meter:
             down, self._control, self._schedules, record.next_seq, self.config, now
         )
         slot = self._memory.records.slots["control"]
-        if len(encode(control)) > slot.capacity:
+        checked, encoded = control, encode(control)
+        if len(encoded) > slot.capacity:
             raise DownlinkRejected(
                 "schedule-too-large",
                 f"the schedules would need more than the {slot.capacity} bytes the module "
@@ -789,7 +962,7 @@ class Meter:
             control = replace(
                 control, watchdog=replace(control.watchdog, next_call=now + FOLLOW_UP)
             )
-        self._set_control(control)
+        self._set_control(control, encoded if control is checked else None)
         self._commit_keys(keys)
         self._schedules = schedules
         self._queued_charge = sum(

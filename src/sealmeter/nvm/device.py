@@ -22,6 +22,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
 from sealmeter.nvm.errors import (
     EraseFailed,
     NvmUsageError,
@@ -164,8 +166,10 @@ class _Part:
         self._cells = bytearray([geometry.erased]) * size
         self._weak = bytearray(size)
         self._stuck = bytearray(size)
+        self._any_stuck = False  # whether any bit is stuck (most parts: none, skip the mask)
         self._weak_bytes = 0
-        self._cycles = [0] * geometry.groups
+        # wear per cell group; a NumPy array so a write of many groups costs one slice add
+        self._cycles = np.zeros(geometry.groups, dtype=np.int64)
         self._programs = [0] * (geometry.words if geometry.program_limit else 0)
         self._powered = True
         self.ops = 0
@@ -193,7 +197,7 @@ class _Part:
 
     def cycles(self) -> list[int]:
         """Write/erase cycles spent by each cell group."""
-        return list(self._cycles)
+        return [int(c) for c in self._cycles.tolist()]
 
     def power_on(self) -> None:
         """Restore power after a cut; the cells keep whatever the cut left."""
@@ -324,7 +328,11 @@ class _Part:
                         raise PowerCut(f"power failed during primitive {number}")
                     return
         wear_mode = injector.plan.wear
-        if cost_groups is not None and wear_mode is WearMode.FAIL:
+        if (
+            cost_groups is not None
+            and wear_mode is WearMode.FAIL
+            and self.max_cycles >= self._geometry.endurance
+        ):
             endurance = self._geometry.endurance
             for g in cost_groups:
                 if self._cycles[g] >= endurance:
@@ -335,8 +343,8 @@ class _Part:
                     )
         end = offset + n
         old = self._cells[offset:end]
-        stuck = self._stuck[offset:end]
-        if any(stuck):
+        stuck = self._stuck[offset:end] if self._any_stuck else b""
+        if stuck and any(stuck):
             target = bytes((t & ~s) | (o & s) for t, s, o in zip(target, stuck, old, strict=True))
         old_i = int.from_bytes(old, "little")
         changing = old_i ^ int.from_bytes(target, "little")
@@ -372,16 +380,26 @@ class _Part:
     def _spend(self, groups: range | None) -> None:
         if groups is None:
             return
-        cycles = self._cycles
-        for g in groups:
-            c = cycles[g] + 1
-            cycles[g] = c
+        lo, hi = groups.start, groups.stop
+        if hi - lo == 1:  # one group: cheaper without NumPy's slice machinery
+            c = int(self._cycles[lo]) + 1
+            self._cycles[lo] = c
             if c > self.max_cycles:
                 self.max_cycles = c
+            return
+        if hi <= lo:
+            return
+        spent = self._cycles[lo:hi]
+        spent += 1
+        top = int(spent.max())
+        if top > self.max_cycles:
+            self.max_cycles = top
 
     def _wear_out(self, groups: range, offset: int, old: bytes, new: bytes) -> None:
         """Past endurance, stick one bit this write changed at its old value."""
         endurance = self._geometry.endurance
+        if self.max_cycles <= endurance:
+            return  # no cell group of the part is past its endurance
         gs = self._geometry.group_size
         rng = self.injector.rng
         for g in groups:
@@ -400,6 +418,7 @@ class _Part:
             i, b = bits[rng.randrange(len(bits))]
             addr = offset + i
             self._stuck[addr] |= 1 << b
+            self._any_stuck = True
             self._cells[addr] = (self._cells[addr] & ~(1 << b) & 0xFF) | (old[i] & (1 << b))
 
     # -- image support (used by sealmeter.nvm.image) ---------------------------------------
@@ -409,7 +428,7 @@ class _Part:
             "cells": bytes(self._cells),
             "weak": bytes(self._weak),
             "stuck": bytes(self._stuck),
-            "cycles": list(self._cycles),
+            "cycles": self._cycles.tolist(),
             "programs": list(self._programs),
             "ops": self.ops,
             "powered": self._powered,
@@ -430,11 +449,12 @@ class _Part:
         self._cells = bytearray(cells)
         self._weak = bytearray(weak)
         self._stuck = bytearray(stuck)
+        self._any_stuck = any(self._stuck)
         self._weak_bytes = sum(1 for w in self._weak if w)
-        self._cycles = list(cycles)
+        self._cycles = np.asarray(list(cycles), dtype=np.int64).reshape(-1)
         self._programs = list(programs)
         self.ops = ops
-        self.max_cycles = max(self._cycles, default=0)
+        self.max_cycles = int(self._cycles.max()) if self._cycles.size else 0
         self._powered = powered
         self._regions = dict(regions)
 
@@ -446,7 +466,7 @@ class _Part:
             bytes(self._cells),
             bytes(self._weak),
             bytes(self._stuck),
-            self._cycles,
+            self._cycles.tolist(),
             self._programs,
             self.ops,
             self._powered,

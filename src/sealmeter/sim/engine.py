@@ -72,6 +72,11 @@ class SimOptions:
     faults: bool = True
     workers: int = 2
     """Head-end workers sharing the MQTT subscription (each its own head-end object)."""
+    batch: timedelta | None = None
+    """In process only, with no link faults and no crashes: carry the uplinks of each
+    window of this length (aligned to the start) to the head-end together, in one
+    `handle_uplinks` call at the window's end, as a head-end system collecting a round of
+    calls does; each meter gets its answer then. None: every call is answered at once."""
 
 
 class _Gate:
@@ -165,13 +170,37 @@ class _Engine:
         self.injector = FaultInjector(plan, Random(options.seed ^ 0xFA17), self.clock)
         self.gates: dict[str, _Gate] = {}
         self.links: dict[str, FaultyCarrier] = {}
+        self.batch = options.batch
+        self.waiting: list[tuple[int, bytes]] = []  # uplinks of the current batch window
+        self.in_flight = [False] * len(self.meters)
+        if self.batch is not None:
+            self.check_batching()
+
+    def check_batching(self) -> None:
+        """Batched calls bypass the carriers: refuse them where a carrier or crash matters."""
+        sc = self.opt.scenario
+        assert self.batch is not None
+        problems = []
+        if self.batch <= timedelta(0):
+            problems.append(f"the batch window {self.batch} is not positive")
+        if self.opt.transport != "inproc":
+            problems.append(f"the transport is {self.opt.transport}, not inproc")
+        if any(self.injector.plan.probability(kind) for kind in FaultKind):
+            problems.append("the scenario injects link faults (use --no-faults)")
+        if sc.crashes:
+            problems.append("the scenario crashes the head-end")
+        if problems:
+            raise SimError(
+                "batched calls need the in-process carrier, no link faults and no head-end "
+                f"crashes: {'; '.join(problems)}; run without batching"
+            )
 
     # ---------------------------------------------------------------- scheduling
     def at(self, when: datetime, action: Callable[[], None]) -> None:
         heapq.heappush(self.heap, (when, next(self.seq), action))
 
     def schedule_call(self, i: int) -> None:
-        if self.call_pending[i] or self.removed[i]:
+        if self.call_pending[i] or self.removed[i] or self.in_flight[i]:
             return
         self.call_pending[i] = True
         when = max(self.meters[i].next_call_at(), self.clock.now())
@@ -216,6 +245,9 @@ class _Engine:
             return
         self.ledger.uplinks += 1
         self.uplinks[meter.meter_id].append(uplink)
+        if self.batch is not None:
+            self.queue_call(i, uplink, now)
+            return
         link = self.links[meter.meter_id]
         try:
             downlink = link.exchange(uplink)
@@ -235,6 +267,41 @@ class _Engine:
             self.downlinks[meter.meter_id].append(downlink)
             self.last_ok[meter.meter_id] = now
         self.after_call(i)
+
+    def queue_call(self, i: int, uplink: bytes, now: datetime) -> None:
+        """Batched calls: hold the uplink for the head-end until the window ends."""
+        assert self.batch is not None
+        gate = self.gates[self.meters[i].meter_id]
+        if gate.down_until is not None and now < gate.down_until:
+            self.ledger.exchanges_failed += 1
+            self.meters[i].call_failed(now)
+            self.after_call(i)
+            return
+        if not self.waiting:
+            start = self.world.start
+            self.at(start + self.batch * ((now - start) // self.batch + 1), self.answer_calls)
+        self.waiting.append((i, uplink))
+        self.in_flight[i] = True
+
+    def answer_calls(self) -> None:
+        """The end of a batch window: the head-end takes every held uplink in one go."""
+        waiting, self.waiting = self.waiting, []
+        now = self.clock.now()
+        answers = self.world.headend.handle_batch([up for _, up in waiting], now)
+        self.switches[0].handled += len(waiting)
+        for (i, _), downlink in zip(waiting, answers, strict=True):
+            self.in_flight[i] = False
+            meter = self.meters[i]
+            if not self.powered[i] or self.removed[i]:
+                continue  # the answer found the meter dead; it calls again when powered
+            try:
+                meter.accept_downlink(downlink, now)
+            except PeerError:
+                meter.call_failed(now)
+            else:
+                self.downlinks[meter.meter_id].append(downlink)
+                self.last_ok[meter.meter_id] = now
+            self.after_call(i)
 
     def after_call(self, i: int) -> None:
         self.note_block(i)
@@ -543,6 +610,8 @@ class _Engine:
                 self.end_of_day()
                 if progress is not None:
                     progress(day + 1, self.opt.days, self.ledger)
+            if self.waiting:  # a window still open at the end: the head-end answers it now
+                self.answer_calls()
             self.ledger.worker_uplinks = [sw.handled for sw in self.switches]
             for link in self.links.values():
                 for held in list(link.held):

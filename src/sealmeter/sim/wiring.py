@@ -13,7 +13,7 @@ import hashlib
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -78,23 +78,42 @@ class RealMeter:
         self.last_now: datetime | None = None
 
     def feed(self, start: datetime, interval: timedelta, energy_mwh: NDArray[np.int64]) -> None:
-        """Feed the intervals, `feed_step` at a time; count the energy the meter let through."""
+        """Feed the intervals, `feed_step` at a time; count the energy the meter let through.
+
+        Whole steps go to the meter in one `Meter.feed_intervals` call (the journal and the
+        counter commit once per stretch between registrations, not after every step); a step
+        that mains came back inside, and a last shorter step, go through `feed_interval`.
+        """
         values = energy_mwh.tolist()
         step = self.feed_step
-        for k in range(0, len(values), step):
-            chunk = values[k : k + step]
-            a = start + interval * k
-            b = a + interval * len(chunk)
-            wh = Fraction(sum(chunk), 1000)
-            fed = self.meter.journal.fed_until
-            if fed is not None and a < fed:
+        if step > 1:
+            full = len(values) // step * step
+            sums = np.asarray(energy_mwh[:full]).reshape(-1, step).sum(axis=1).tolist()
+            chunks = [*sums, *([sum(values[full:])] if full < len(values) else [])]
+        else:
+            chunks = values
+        wide = interval * step
+        k = 0
+        fed = self.meter.journal.fed_until
+        while k < len(chunks) and fed is not None and start + wide * k < fed:
+            a = start + wide * k
+            b = min(a + wide, start + interval * len(values))
+            if b > fed and chunks[k]:
                 # mains came back inside this step: only the part after it was drawn
-                if b <= fed:
-                    continue
-                wh = wh * Fraction((b - fed) // _MICRO, (b - a) // _MICRO)
-                a = fed
-            if wh == 0:
-                continue
+                wh = Fraction(chunks[k], 1000) * Fraction((b - fed) // _MICRO, (b - a) // _MICRO)
+                self._feed_one(fed, b, wh)
+            k += 1
+        whole = len(values) // step
+        if k < whole:
+            got = self.meter.feed_intervals(start + wide * k, wide, chunks[k:whole])
+            self.delivered_uwh += got
+            k = whole
+        if k < len(chunks) and chunks[k]:
+            a = start + wide * k
+            self._feed_one(a, start + interval * len(values), Fraction(chunks[k], 1000))
+
+    def _feed_one(self, a: datetime, b: datetime, wh: Fraction) -> None:
+        if wh:
             got = self.meter.feed_interval(a, b, cast(Any, wh))  # exact; any Energy type
             self.delivered_uwh += round(got * _UWH)
 
@@ -195,6 +214,13 @@ class RealHeadEnd:
     def handle(self, data: bytes, now: datetime) -> bytes:
         """Ingest one uplink; remember whether it was rejected."""
         return self._note(data, now, self.he.handle_uplink(data, now))
+
+    def handle_batch(self, batch: Sequence[bytes], now: datetime) -> list[bytes]:
+        """Ingest several uplinks in one transaction (`HeadEnd.handle_uplinks`)."""
+        answers = self.he.handle_uplinks(batch, now)
+        for data, answer in zip(batch, answers, strict=True):
+            self._note(data, now, answer)
+        return answers
 
     def spawn(self) -> Callable[[bytes, datetime], bytes]:
         """A second head-end object on the same database, as another worker process has."""
@@ -378,11 +404,13 @@ def build_world(
     suite: Suite = Suite.EC_MODERN,
     feed_step: int = 4,
     progress: Callable[[int, int], None] | None = None,
+    first_id: int = 0,
 ) -> World:
     """Manufacture, provision and load a fleet of real meters against a real head-end.
 
     `store_url` defaults to a SQLite file in `workdir` (a fresh temporary folder if None);
-    for PostgreSQL pass its URL and every run gets its own schema.
+    for PostgreSQL pass its URL and every run gets its own schema. Meters are named from
+    `m{first_id:05d}` on (a shard of a larger fleet starts where the one before ended).
     """
     if meters < 1 or days < 1:
         raise SimError(f"need at least one meter and one day (got {meters} meters, {days} days)")
@@ -411,7 +439,7 @@ def build_world(
     calls_every = timedelta(hours=fleet.call_interval_hours)
     fleet_meters: list[SimMeter] = []
     for i in range(meters):
-        meter_id = f"m{i:05d}"
+        meter_id = f"m{first_id + i:05d}"
         device_key = hashlib.sha256(_DEVICE_KEY_LABEL + seed.to_bytes(8) + i.to_bytes(8)).digest()
         config = _config(meter_id, fleet)
         meter = Meter.manufacture(

@@ -88,6 +88,10 @@ class SimHeadEnd(Protocol):
         """`HeadEnd.handle_uplink`: the sealed downlink or the opaque rejection answer."""
         ...
 
+    def handle_batch(self, batch: Sequence[bytes], now: datetime) -> list[bytes]:
+        """`HeadEnd.handle_uplinks`: several uplinks in one go, answers in their order."""
+        ...
+
     def verdict(self, data: bytes) -> Verdict | None:
         """What the head-end did with these exact uplink bytes, if it saw them recently."""
         ...

@@ -127,7 +127,7 @@ def _next_band_change(schedule: RateSchedule, t: int, limit: int) -> int | None:
     if len(used) == 1:
         return None  # a single-band schedule never changes band
     current = band_index_at(schedule, t)
-    window = 8 * DAY_SECONDS
+    window = 2 * DAY_SECONDS  # most bands change within the day: look there first
     lo = t
     while lo < limit and lo - t < 800 * DAY_SECONDS:
         hi = min(limit, lo + window)

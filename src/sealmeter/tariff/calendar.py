@@ -19,6 +19,10 @@ __all__ = ["Compiled", "band_index_at", "compiled", "day_type", "local_midnight"
 
 _WEEKDAY_TYPES = (DayType.WORKDAY,) * 5 + (DayType.SATURDAY, DayType.SUNDAY)
 _CACHE: dict[int, tuple[RateSchedule, Compiled]] = {}
+_CACHE_LIMIT = 16_384  # schedules: a fleet's meters each hold their own copies
+_DAY_CACHE: dict[tuple[int, date], tuple[RateSchedule, int, int, tuple[list[int], list[int]]]] = {}
+_DAY_CACHE_LIMIT = 200_000
+_MIDNIGHTS: dict[tuple[str, date], int] = {}
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,7 @@ def compiled(schedule: RateSchedule) -> Compiled:
             for day_kind in rule.days:
                 starts[season_index[name], day_kind] = table
     result = Compiled(season_of, starts, frozenset(schedule.holidays))
-    if len(_CACHE) > 256:
+    if len(_CACHE) > _CACHE_LIMIT:
         _CACHE.clear()
     _CACHE[id(schedule)] = (schedule, result)
     return result
@@ -82,6 +86,18 @@ def band_index_at(schedule: RateSchedule, instant_s: int) -> int:
 
 def local_midnight(schedule: RateSchedule, day: date) -> int:
     """UTC epoch second of the start of local date `day` (the first instant of that date)."""
+    key = (schedule.timezone, day)  # depends on the zone (by its IANA name) only
+    hit = _MIDNIGHTS.get(key)
+    if hit is not None:
+        return hit
+    found = _local_midnight(schedule, day)
+    if len(_MIDNIGHTS) > _DAY_CACHE_LIMIT:
+        _MIDNIGHTS.clear()
+    _MIDNIGHTS[key] = found
+    return found
+
+
+def _local_midnight(schedule: RateSchedule, day: date) -> int:
     zone = schedule.zone
     at = int(datetime.combine(day, time(0), zone).astimezone(UTC).timestamp())
 
@@ -128,7 +144,22 @@ def _offset_changes(schedule: RateSchedule, lo: int, hi: int) -> list[int]:
 def _day_boundaries(
     schedule: RateSchedule, day: date, start: int, end: int
 ) -> tuple[list[int], list[int]]:
-    """Band change instants in [start, end), the UTC span of local date `day`, with bands."""
+    """Band change instants in [start, end), the UTC span of local date `day`, with bands
+    (cached per schedule and day: a meter looks up the same few days again and again)."""
+    key = (id(schedule), day)
+    hit = _DAY_CACHE.get(key)
+    if hit is not None and hit[0] is schedule and hit[1] == start and hit[2] == end:
+        return hit[3]
+    found = _compute_day_boundaries(schedule, day, start, end)
+    if len(_DAY_CACHE) > _DAY_CACHE_LIMIT:
+        _DAY_CACHE.clear()
+    _DAY_CACHE[key] = (schedule, start, end, found)
+    return found
+
+
+def _compute_day_boundaries(
+    schedule: RateSchedule, day: date, start: int, end: int
+) -> tuple[list[int], list[int]]:
     starts, bands = _slots(schedule, day)
     zone = schedule.zone
     if end - start == DAY_SECONDS:

@@ -98,6 +98,10 @@ def segment_charge(
     """Exact charge for `energy_wh` (>= 0, at most 3 decimals) on register `obis` of
     `schedule` within one constant-price segment; see the module doc for tiers."""
     band = schedule.register(obis)
+    if type(energy_wh) is int and type(used_before_wh) is int and energy_wh >= 0:
+        fast = _integer_tiers(band)
+        if fast is not None and used_before_wh >= 0:
+            return _integer_charge(fast, energy_wh, used_before_wh)
     energy = _fraction(energy_wh, "energy_wh")
     before = _fraction(used_before_wh, "used_before_wh")
     for name, value in (("energy_wh", energy), ("used_before_wh", before)):
@@ -108,6 +112,60 @@ def segment_charge(
                 f"{name} {float(value)} has more than 3 decimals; meter usage in whole mWh"
             )
     return exact_decimal(tiered_charge(band, energy, before))
+
+
+_IntegerTiers = tuple[int, tuple[tuple[int | None, int], ...]]
+_PREPARED: dict[int, tuple[Band, _IntegerTiers | None]] = {}
+
+
+def _integer_tiers(band: Band) -> _IntegerTiers | None:
+    """`band`'s tiers as integers (limits in Wh, prices in 10**-places per kWh), or None when a
+    limit is not a whole Wh (then the exact `Fraction` path is taken). Cached per band."""
+    held = _PREPARED.get(id(band))
+    if held is not None and held[0] is band:
+        return held[1]
+    places = 0
+    for tier in band.tiers:
+        exponent = tier.price.as_tuple().exponent
+        if not isinstance(exponent, int) or not tier.price.is_finite():
+            places = -1
+            break
+        places = max(places, -exponent)
+    prepared: _IntegerTiers | None = None
+    if places >= 0:
+        tiers: list[tuple[int | None, int]] = []
+        for tier in band.tiers:
+            price = Fraction(tier.price) * 10**places
+            limit = None if tier.up_to_kwh is None else Fraction(tier.up_to_kwh) * 1000
+            if price.denominator != 1 or (limit is not None and limit.denominator != 1):
+                break
+            tiers.append((None if limit is None else int(limit), int(price)))
+        else:
+            prepared = (places, tuple(tiers))
+    if len(_PREPARED) > 4096:
+        _PREPARED.clear()
+    _PREPARED[id(band)] = (band, prepared)
+    return prepared
+
+
+def _integer_charge(prepared: _IntegerTiers, energy_wh: int, used_before_wh: int) -> Decimal:
+    """`tiered_charge` + `exact_decimal` in integers: the same `Decimal`, digit for digit."""
+    places, tiers = prepared
+    scaled = 0  # in 10**-(places + 3) of the currency
+    at = used_before_wh
+    left = energy_wh
+    for limit, price in tiers:
+        if left <= 0:
+            break
+        take = left if limit is None else min(left, max(0, limit - at))
+        scaled += take * price
+        at += take
+        left -= take
+    exponent = places + 3
+    while exponent and scaled % 10 == 0:
+        scaled //= 10
+        exponent -= 1
+    return Decimal(scaled).scaleb(-exponent)
 
 
 def round_money(amount: Fraction | Decimal | int, currency: str) -> Decimal:
