@@ -36,7 +36,7 @@ pytest: install sysdeps
 test: lint typecheck pytest
 
 demo: install
-	$(BIN)/sealmeter demo --meters 50
+	$(BIN)/sealmeter demo
 
 bench: install
 	$(BIN)/python bench/run_all.py

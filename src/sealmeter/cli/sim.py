@@ -184,7 +184,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
     @app.command()
     def demo(
-        meters: Annotated[int, typer.Option("--meters", min=1, help="Fleet size.")] = 20,
+        meters: Annotated[int, typer.Option("--meters", min=1, help="Fleet size.")] = 50,
         days: Annotated[int, typer.Option("--days", min=1, help="Simulated days.")] = 90,
         serve: Annotated[
             bool, typer.Option("--serve", help="Leave the dashboard running afterwards.")
@@ -229,7 +229,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
     @bench.command("fleet")
     def bench_fleet(
-        meters: Annotated[int, typer.Option("--meters", min=1, help="Fleet size.")] = 20,
+        meters: Annotated[int, typer.Option("--meters", min=1, help="Fleet size.")] = 50,
         days: Annotated[int, typer.Option("--days", min=1, help="Simulated days.")] = 30,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
         workers: Annotated[
