@@ -66,6 +66,7 @@ from sealmeter.store import (
     ConcurrentUpdate,
     IngestBatch,
     MeterAdvance,
+    MeterRecord,
     MeterState,
     NewAlert,
     NewEnableCode,
@@ -117,6 +118,32 @@ _ROW_METER, _ROW_SEQ, _ROW_TIME, _ROW_SCHEDULE, _ROW_VERSION, _ROW_REGISTERS = (
     for c in ("meter_id", "seq", "time_us", "schedule_id", "schedule_version", "registers")
 )
 _CHAIN_CACHE_MAX = 100_000  # meters whose opened chain state is kept between batches
+
+
+def _clone_alert(rec: MeterRecord, exc: ChainConflict, now: datetime) -> NewAlert:
+    """The critical alert for an authentic uplink that rewrites an accepted registration.
+
+    The envelope verified with the meter's pinned key and the chain led up to the number, yet
+    the registration differs from the one accepted under it: two devices hold this meter's
+    secrets (a clone that reported first, or extracted keys). One alert per meter id. Codes
+    are not withheld automatically: the copy that reported first may be the genuine one, and
+    a meter without codes calls again and again; the operator blocks the id (see the text).
+    """
+    return NewAlert(
+        AlertKind.CLONE_SUSPECTED,
+        Severity.CRITICAL,
+        rec.meter_id,
+        rec.feeder or None,
+        f"meter {rec.meter_id}: an uplink signed with its key rewrites an accepted registration "
+        f"({exc}). Two devices hold this meter's secrets: one of them is a clone, or its keys "
+        f"leaked. Block the meter id (`sealmeter headend block {rec.meter_id}`) to stop enable "
+        f"codes for both, inspect the meter on site, `sealmeter headend decommission "
+        f"{rec.meter_id}` and provision the genuine device afresh (new keys, new chain): a key "
+        "rollover over the air would reach the clone too",
+        now,
+        now,
+        f"clone:{rec.meter_id}",
+    )
 
 
 def _reason(exc: ProtocolPeerError) -> RejectionReason:
@@ -398,6 +425,8 @@ class Ingestor:
             )
             return self._reject(batch, data, now, _reason(exc), str(exc), meter, claimed)
         except ProtocolPeerError as exc:
+            if isinstance(exc, ChainConflict):
+                batch.alerts.append(_clone_alert(rec, exc, now))
             return self._reject(batch, data, now, _reason(exc), str(exc), meter, claimed)
         if opened.stale and not opened.accepted and not opened.duplicates:
             # only registrations acknowledged long ago: a meter never resends just those,

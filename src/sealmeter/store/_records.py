@@ -71,6 +71,7 @@ class AlertKind(enum.Enum):
     REJECTED_UPLINK = "rejected_uplink"  # forged/replayed/... data claiming to be this meter
     SCHEDULE_UNKNOWN = "schedule_unknown"  # a registration names a schedule we never published
     ENABLE_CODE_WITHHELD = "enable_code_withheld"  # authentic data, but not consistent
+    CLONE_SUSPECTED = "clone_suspected"  # two devices sign as this meter: a clone or a leak
 
 
 class Severity(enum.Enum):
