@@ -13,14 +13,9 @@ from decimal import Decimal
 
 from sealmeter.clock import ensure_utc
 from sealmeter.errors import UsageError
-from sealmeter.meter._core import (
-    MeterCore,
-)
+from sealmeter.meter._core import MeterCore
 from sealmeter.meter.downlink import DownlinkResult, apply_downlink, reason_of
-from sealmeter.meter.errors import (
-    DownlinkRejected,
-    NotProvisioned,
-)
+from sealmeter.meter.errors import DownlinkRejected, NotProvisioned
 from sealmeter.meter.rollover import KeysRecord, RolloverPlan, plan_rollover
 from sealmeter.meter.state import ChainRecord, encode
 from sealmeter.meter.watchdog import CommState

@@ -24,11 +24,7 @@ from sealmeter.counter import UnitCounter
 from sealmeter.meter.charging import Rate, Schedules
 from sealmeter.meter.config import MeterConfig
 from sealmeter.meter.credit import RelayEvent, RelayState, relay_after
-from sealmeter.meter.errors import (
-    MeterStorageFault,
-    NotProvisioned,
-    RegistrationLogFull,
-)
+from sealmeter.meter.errors import MeterStorageFault, NotProvisioned, RegistrationLogFull
 from sealmeter.meter.provisioning import LifeState
 from sealmeter.meter.reglog import RegistrationLog
 from sealmeter.meter.rollover import KeysRecord

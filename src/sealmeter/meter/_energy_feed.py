@@ -15,18 +15,12 @@ from fractions import Fraction
 
 from sealmeter.clock import ensure_utc
 from sealmeter.errors import UsageError
-from sealmeter.meter._core import (
-    MICRO,
-    UWH_PER_WH,
-    MeterCore,
-)
+from sealmeter.meter._core import MICRO, UWH_PER_WH, MeterCore
 from sealmeter.meter.credit import RelayState
 from sealmeter.meter.power import PowerState
 from sealmeter.meter.state import Journal, decode, encode
 from sealmeter.metering import Energy, MeteringError, exact_energy
-from sealmeter.protocol import (
-    RegistrationKind,
-)
+from sealmeter.protocol import RegistrationKind
 
 __all__ = ["EnergyFeed", "power_of"]
 

@@ -13,9 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from sealmeter.clock import ensure_utc
-from sealmeter.meter._core import (
-    MeterCore,
-)
+from sealmeter.meter._core import MeterCore
 from sealmeter.meter.state import ControlState
 from sealmeter.meter.tamper import (
     Detection,
@@ -28,9 +26,7 @@ from sealmeter.meter.tamper import (
     housing_after,
     loop_after,
 )
-from sealmeter.protocol import (
-    RegistrationKind,
-)
+from sealmeter.protocol import RegistrationKind
 
 __all__ = ["MAX_DETECTIONS", "Sensors"]
 

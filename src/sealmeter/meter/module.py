@@ -37,9 +37,7 @@ from sealmeter.meter.charging import Rate, Schedules
 from sealmeter.meter.config import MeterConfig
 from sealmeter.meter.counting import open_counter
 from sealmeter.meter.credit import CreditGrant, RelayState
-from sealmeter.meter.errors import (
-    MeterStorageFault,
-)
+from sealmeter.meter.errors import MeterStorageFault
 from sealmeter.meter.power import VoltageWatchdog
 from sealmeter.meter.provisioning import LIFE, LifeEvent, LifeState, ProvisioningExport
 from sealmeter.meter.reglog import RegistrationLog
