@@ -118,6 +118,7 @@ class Calls(MeterCore):
         return self._apply(down, now, record)
 
     def _apply(self, down: Downlink, now: datetime, record: ChainRecord) -> DownlinkResult:
+        """Apply an authentic downlink whole or not at all: control, schedules, keys."""
         control, schedules, result = apply_downlink(
             down, self._control, self._schedules, record.next_seq, self.config, now
         )

@@ -120,6 +120,7 @@ class MeterCore:
 
     # ------------------------------------------------------------------ keys and chain
     def _private_keys(self) -> PrivateKeys:
+        """The module's private keys, unsealed from NVM on first use; `NotProvisioned` if none."""
         if self._keys is None:
             blob = self._memory.records.read("keys")
             if blob is None:
@@ -133,6 +134,7 @@ class MeterCore:
         return self._keys
 
     def _require_chain(self) -> tuple[MeterChain, ChainRecord]:
+        """The MAC chain and its record; `NotProvisioned` before provisioning."""
         if self._chain is None or self._chain_rec is None:
             raise NotProvisioned(
                 f"meter {self.config.meter_id!r} is not provisioned; run provision first"
@@ -179,6 +181,7 @@ class MeterCore:
 
     @property
     def _unit_uwh(self) -> int:
+        """One counter unit in µWh."""
         return self.config.unit_wh * UWH_PER_WH
 
     @property
@@ -248,6 +251,7 @@ class MeterCore:
 
     # ------------------------------------------------------------------ time and energy
     def _segment_rate(self) -> Rate:
+        """The rate of the open segment (cached, see `_segment`)."""
         return self._segment()[0]
 
     def _segment(self) -> tuple[Rate, datetime | None]:
@@ -327,6 +331,7 @@ class MeterCore:
         self._check_credit(at)
 
     def _check_credit(self, at: datetime) -> None:
+        """Block the output at `at` if the credit frame is exceeded (registering first)."""
         control = self._control
         if control.relay is not RelayState.SUPPLYING:
             return

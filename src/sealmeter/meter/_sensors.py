@@ -39,6 +39,7 @@ class Sensors(MeterCore):
 
     # ------------------------------------------------------------------ sensors
     def _detect(self, found: list[Detection], control: ControlState) -> ControlState:
+        """`control` with the detections `found` added (the newest `MAX_DETECTIONS` kept)."""
         if not found:
             return control
         detections = (*control.detections, *found)[-MAX_DETECTIONS:]

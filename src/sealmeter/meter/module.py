@@ -133,6 +133,7 @@ class Meter(EnergyFeed, Calls, Sensors):
         return cls(device, device_key, entropy)
 
     def _recover(self) -> None:
+        """Settle the records, load the state, finish an interrupted count or registration."""
         records = self._memory.records
         found = records.settle()
         identity = found["identity"]
