@@ -26,6 +26,7 @@ from sealmeter.protocol import BatteryState, ClockState, Status, TamperEvent
 from sealmeter.protocol import TamperKind as WireTamper
 
 if TYPE_CHECKING:
+    from sealmeter.meter._core import MeterCore
     from sealmeter.meter.module import Meter
 
 __all__ = ["Display", "Led", "build_status", "display"]
@@ -48,7 +49,7 @@ def _battery(fraction: float) -> tuple[BatteryState, int]:
     return (BatteryState.LOW if fraction < 0.2 else BatteryState.OK), millivolts
 
 
-def build_status(meter: Meter, now: datetime) -> Status:
+def build_status(meter: MeterCore, now: datetime) -> Status:
     """The status message at `now`, with the detections not yet acknowledged."""
     control = meter.control
     unreported = control.detections[len(control.detections) - control.unreported :]
