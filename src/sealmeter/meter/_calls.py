@@ -147,7 +147,10 @@ class Calls(MeterCore):
             and schedules.rate_at(now).key != self._schedules.rate_at(now).key
         ):
             self._register(RegistrationKind.EVENT, now)
-        if self._control.more_queued:  # the uplink left registrations behind: call again soon
+        if self._control.more_queued and down.enable_code is not None:
+            # the uplink left registrations behind and this answer acknowledged the batch: send
+            # the rest soon. Without an enable code nothing was acknowledged; a call a minute
+            # later would resend the same batch every minute, so keep the normal schedule.
             control = replace(
                 control, watchdog=replace(control.watchdog, next_call=now + FOLLOW_UP)
             )
