@@ -18,7 +18,7 @@ import pytest
 
 from sealmeter.headend import REJECTION_ANSWER, HeadEnd
 from sealmeter.headend.testing import MeterSide
-from sealmeter.store import AlertKind, RejectionReason, Severity
+from sealmeter.store import AlertKind, FleetState, RejectionReason, Severity
 from tests.headend.conftest import T0
 
 from .test_ingest import MakeMeter
@@ -59,6 +59,8 @@ def test_the_second_copy_to_report_raises_a_critical_clone_alert(
     [detail] = _clone_alerts(headend)
     assert "decommission m1" in detail
     assert "registration 2" in detail
+    # the fleet view shows the meter as tampered while the alert is open
+    assert headend.fleet(t2).counts.get(FleetState.TAMPERED) == 1
     # the operator blocks the id as the alert says: no copy gets an enable code any more
     t3 = T0 + timedelta(hours=3)
     headend.block("m1", "suspected clone: inspection ordered", t3)

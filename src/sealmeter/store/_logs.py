@@ -204,12 +204,13 @@ class LogStore(StoreBase):
         return int(value or 0)
 
     def open_tamper_meters(self) -> set[str]:
-        """Meters with an unacknowledged tamper alert."""
+        """Meters with an unacknowledged tamper alert (a suspected clone counts as one)."""
         t = s.alerts
+        kinds = (AlertKind.TAMPER.value, AlertKind.CLONE_SUSPECTED.value)
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(t.c.meter_id)
-                .where(and_(t.c.kind == AlertKind.TAMPER.value, t.c.acknowledged_us.is_(None)))
+                .where(and_(t.c.kind.in_(kinds), t.c.acknowledged_us.is_(None)))
                 .distinct()
             ).all()
         return {r.meter_id for r in rows if r.meter_id is not None}

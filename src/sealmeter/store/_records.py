@@ -54,7 +54,7 @@ class FleetState(enum.Enum):
     SILENT = "silent"  # past its expected reporting window
     EXPECTED_BLOCKED = "expected_blocked"  # past its credit frame: the meter has blocked itself
     BLOCKED = "blocked"  # blocked by an operator
-    TAMPERED = "tampered"  # an unacknowledged tamper alert is open
+    TAMPERED = "tampered"  # an unacknowledged tamper (or clone_suspected) alert is open
     DECOMMISSIONED = "decommissioned"
 
 
