@@ -206,3 +206,19 @@ def test_resolve_releases_enable_codes_withheld_for_a_mismatch(
     result = runner.invoke(app, ["headend", "resolve", "ghost"])
     assert result.exit_code == 2
     he.close()
+
+
+def test_listings_show_every_page_not_just_the_first(runner: CliRunner, tmp_path: Path) -> None:
+    """More rejections than one page holds: the terminal lists them all."""
+    from sealmeter.store import MAX_PAGE
+
+    ok(runner, "headend", "keys", "init")
+    ok(runner, "headend", "init")
+    keys = BoxKeys.load(tmp_path / "box-keys.json", PASS.encode())
+    he = HeadEnd.open(f"sqlite:///{tmp_path / 'he.db'}", keys)
+    garbage = [b"\x01\x01" + i.to_bytes(4) for i in range(MAX_PAGE + 7)]
+    he.handle_uplinks(garbage, T0)
+    he.close()
+    listed = json.loads(ok(runner, "headend", "rejections", "--json"))
+    assert len(listed) == MAX_PAGE + 7
+    assert len({r["rejection_id"] for r in listed}) == MAX_PAGE + 7

@@ -25,6 +25,7 @@ from sealmeter.store import (
     NewEnableCode,
     NewMeter,
     NotFound,
+    Page,
     RegisterReading,
     RegistrationRecord,
     Severity,
@@ -34,6 +35,7 @@ from sealmeter.store import (
     head_revision,
     migrate,
     open_engine,
+    walk_pages,
 )
 from sealmeter.store._engine import SYNC_ENV
 from sealmeter.store._schema import metadata
@@ -284,3 +286,17 @@ def test_an_unknown_synchronous_level_is_a_usage_error(monkeypatch: pytest.Monke
     monkeypatch.setenv(SYNC_ENV, "sometimes")
     with pytest.raises(StoreConfigError, match="NORMAL, FULL or EXTRA"):
         open_engine("sqlite://")
+
+
+@given(items=st.lists(st.integers(), max_size=40), size=st.integers(1, 7))
+def test_walk_pages_yields_every_item_once_in_order(items: list[int], size: int) -> None:
+    calls: list[str | None] = []
+
+    def fetch(cursor: str | None) -> Page[int]:
+        calls.append(cursor)
+        start = int(cursor or 0)
+        end = start + size
+        return Page(tuple(items[start:end]), str(end) if end < len(items) else None)
+
+    assert list(walk_pages(fetch)) == items
+    assert len(calls) == max(1, -(-len(items) // size))

@@ -19,6 +19,7 @@ import typer
 
 if TYPE_CHECKING:
     from sealmeter.headend import HeadEnd
+    from sealmeter.store import Page
 
 __all__ = ["register"]
 
@@ -127,6 +128,14 @@ def _emit(items: list[Any], as_json: bool, columns: list[str]) -> None:
     for r in rows:
         cells = [str(r.get(c, "") if r.get(c) is not None else "-") for c in columns]
         typer.echo("  ".join(v.ljust(w) for v, w in zip(cells, widths, strict=True)))
+
+
+def _all(fetch: Callable[[str | None, int], Page[T]]) -> list[T]:
+    """Every item of a paged listing, `fetch(cursor, limit)` page after page: the terminal
+    shows them all, never a silently cut first page."""
+    from sealmeter.store import MAX_PAGE, walk_pages
+
+    return list(walk_pages(lambda cursor: fetch(cursor, MAX_PAGE)))
 
 
 def _instant(text: str) -> datetime:
@@ -295,17 +304,11 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         wanted = None if state is None else _guard(lambda: _meter_state(state))
         with _open(db, schema) as he:
             items: list[Any] = []
-            cursor = None
             now = he.clock.now()
-            while True:
-                page = he.list_meters(state=wanted, cursor=cursor, limit=1000)
-                for m in page.items:
-                    row = _plain(m)
-                    row["fleet"] = fleet_state(m, he.policy, now).value
-                    items.append(row)
-                if page.next_cursor is None:
-                    break
-                cursor = page.next_cursor
+            for m in _all(lambda c, n: he.list_meters(state=wanted, cursor=c, limit=n)):
+                row = _plain(m)
+                row["fleet"] = fleet_state(m, he.policy, now).value
+                items.append(row)
         del MeterState
         _emit(
             items,
@@ -502,7 +505,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     ) -> None:
         """List alerts (tamper, silence, outages, mismatches, rejected uplinks)."""
         with _open(db, schema) as he:
-            items = list(he.list_alerts(meter_id=meter, open_only=open_only, limit=1000).items)
+            items = _all(
+                lambda c, n: he.list_alerts(meter_id=meter, open_only=open_only, cursor=c, limit=n)
+            )
         _emit(items, as_json, ["alert_id", "kind", "severity", "meter_id", "occurred_at", "detail"])
 
     @he_app.command("ack")
@@ -546,7 +551,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     ) -> None:
         """List refused uplinks with their precise reasons."""
         with _open(db, schema) as he:
-            items = list(he.list_rejections(meter_id=meter, limit=1000).items)
+            items = _all(lambda c, n: he.list_rejections(meter_id=meter, cursor=c, limit=n))
         _emit(items, as_json, ["rejection_id", "received_at", "meter_id", "reason", "detail"])
 
     @he_app.command("enable-codes")
@@ -558,7 +563,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     ) -> None:
         """List every issued enable code."""
         with _open(db, schema) as he:
-            items = list(he.list_enable_codes(meter_id=meter, limit=1000).items)
+            items = _all(lambda c, n: he.list_enable_codes(meter_id=meter, cursor=c, limit=n))
         _emit(items, as_json, ["code_id", "meter_id", "acked_seq", "issued_at", "expires_at"])
 
     @he_app.command("export")

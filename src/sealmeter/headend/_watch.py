@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sealmeter.headend._policy import Policy
 from sealmeter.store import (
+    MAX_PAGE,
     AlertKind,
     AlertRecord,
     FleetState,
@@ -21,6 +22,7 @@ from sealmeter.store import (
     NewAlert,
     Severity,
     Store,
+    walk_pages,
 )
 from sealmeter.store._convert import to_us
 
@@ -96,8 +98,9 @@ def watch_fleet(store: Store, policy: Policy, now: datetime) -> list[AlertRecord
     if alerts:
         store.raise_alerts(alerts)
     _classify_power_losses(store, policy, now)
-    new = store.list_alerts(cursor=str(before) if before else None, limit=1000)
-    return list(new.items)
+    # every alert raised above, however many (a feeder-wide outage can silence thousands)
+    first = str(before) if before else None
+    return list(walk_pages(lambda c: store.list_alerts(cursor=c or first, limit=MAX_PAGE)))
 
 
 def _classify_power_losses(store: Store, policy: Policy, now: datetime) -> None:

@@ -47,6 +47,7 @@ from sealmeter.sim.errors import SimError
 from sealmeter.sim.ledger import BillLine
 from sealmeter.sim.scenario import FleetSpec, TamperAct
 from sealmeter.sim.world import SimMeter, Verdict, World
+from sealmeter.store import MAX_PAGE, walk_pages
 from sealmeter.tariff import RateSchedule
 from sealmeter.tariff.shipped import load_shipped, shipped_names
 
@@ -257,14 +258,9 @@ class RealHeadEnd:
     def stored(self) -> dict[str, dict[int, int]]:
         """Every stored registration's usage in units, by meter and sequence number."""
         out: dict[str, dict[int, int]] = {}
-        cursor: str | None = None
-        while True:
-            page = self.he.list_registrations(cursor=cursor, limit=1000)
-            for reg in page.items:
-                out.setdefault(reg.meter_id, {})[reg.seq] = reg.usage // self.unit_wh
-            cursor = page.next_cursor
-            if cursor is None:
-                return out
+        for reg in walk_pages(lambda c: self.he.list_registrations(cursor=c, limit=MAX_PAGE)):
+            out.setdefault(reg.meter_id, {})[reg.seq] = reg.usage // self.unit_wh
+        return out
 
     def registrations(self) -> int:
         """Registrations stored."""
@@ -275,19 +271,13 @@ class RealHeadEnd:
         an alert may be raised long after the instant it is about)."""
         self.he.watch(now)
         out: list[tuple[str, str, datetime, datetime]] = []
-        cursor: str | None = None
         newest = self.alerts_seen
-        while True:
-            page = self.he.list_alerts(cursor=cursor, limit=500)
-            for alert in page.items:
-                if alert.alert_id > self.alerts_seen:
-                    newest = max(newest, alert.alert_id)
-                    out.append(
-                        (alert.meter_id or "", alert.kind.value, alert.occurred_at, alert.raised_at)
-                    )
-            cursor = page.next_cursor
-            if cursor is None:
-                break
+        for alert in walk_pages(lambda c: self.he.list_alerts(cursor=c, limit=MAX_PAGE)):
+            if alert.alert_id > self.alerts_seen:
+                newest = max(newest, alert.alert_id)
+                out.append(
+                    (alert.meter_id or "", alert.kind.value, alert.occurred_at, alert.raised_at)
+                )
         self.alerts_seen = newest
         return out
 

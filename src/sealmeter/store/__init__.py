@@ -38,8 +38,9 @@ from sealmeter.store._records import (
     ScheduleDelivery,
     ScheduleRecord,
     Severity,
+    walk_pages,
 )
-from sealmeter.store._store import NewMeter, PowerEvent, Store, StoredMeter
+from sealmeter.store._store import MAX_PAGE, NewMeter, PowerEvent, Store, StoredMeter
 from sealmeter.store.errors import (
     AlreadyExists,
     BadCursor,
@@ -52,6 +53,7 @@ from sealmeter.store.errors import (
 
 __all__ = [
     "DEFAULT_URL",
+    "MAX_PAGE",
     "AlertKind",
     "AlertRecord",
     "AlreadyExists",
@@ -95,4 +97,5 @@ __all__ = [
     "head_revision",
     "migrate",
     "open_engine",
+    "walk_pages",
 ]

@@ -7,6 +7,7 @@ Money is `decimal.Decimal`, instants are aware UTC `datetime`s, durations are `t
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -32,6 +33,7 @@ __all__ = [
     "ScheduleDelivery",
     "ScheduleRecord",
     "Severity",
+    "walk_pages",
 ]
 
 T = TypeVar("T")
@@ -294,3 +296,14 @@ class Page(Generic[T]):
 
     items: tuple[T, ...]
     next_cursor: str | None
+
+
+def walk_pages(fetch: Callable[[str | None], Page[T]]) -> Iterator[T]:
+    """Every item of a cursor-paged listing: `fetch(cursor)` is called page after page."""
+    cursor: str | None = None
+    while True:
+        page = fetch(cursor)
+        yield from page.items
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor

@@ -6,6 +6,7 @@ pages are rendered on the server with inline SVG charts and need no script at al
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from html import escape
@@ -17,7 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from sealmeter.errors import UsageError
-from sealmeter.store import AlertKind, AlertRecord, FleetState, Page
+from sealmeter.store import AlertKind, AlertRecord, FleetState, Page, walk_pages
 from sealmeter.web._deps import COOKIE, doors_of
 from sealmeter.web._fleetview import meters_page
 from sealmeter.web._tokens import Role, TokenInfo
@@ -66,18 +67,7 @@ def _to_login(request: Request) -> RedirectResponse:
 
 def _collect(fetch: Callable[[str | None], Page[T]], cap: int) -> Iterator[T]:
     """Walk a cursor-paged listing, at most `cap` items."""
-    cursor: str | None = None
-    seen = 0
-    while True:
-        batch = fetch(cursor)
-        for item in batch.items:
-            if seen >= cap:
-                return
-            seen += 1
-            yield item
-        if batch.next_cursor is None:
-            return
-        cursor = batch.next_cursor
+    return itertools.islice(walk_pages(fetch), cap)
 
 
 def _state_name(states: Mapping[str, FleetState], meter_id: str) -> str:
