@@ -139,9 +139,12 @@ class ToyMeter:
 
 
 class ToyHeadEnd:
-    def __init__(self, keys: dict[str, bytes], *, careless: bool = False) -> None:
+    def __init__(
+        self, keys: dict[str, bytes], *, careless: bool = False, torn_commits: bool = False
+    ) -> None:
         self.keys = keys
         self.careless = careless
+        self.torn_commits = torn_commits  # a crash before COMMIT keeps what it wrote (broken)
         self.db: dict[str, dict[int, int]] = {m: {} for m in keys}
         self.nonces: dict[str, set[int]] = {m: set() for m in keys}
         self.verdicts: dict[bytes, Verdict] = {}
@@ -208,6 +211,13 @@ class ToyHeadEnd:
         self.restarts += 1
         self.verdicts = dict(self.verdicts)
 
+    def die_before_commit(self, handle: Any, data: bytes, now: datetime) -> bool:
+        saved = copy.deepcopy((self.db, self.nonces, self.last_seen, self.verdicts))
+        handle(data, now)  # the toy's "transaction" is the whole handle
+        if not self.torn_commits:
+            self.db, self.nonces, self.last_seen, self.verdicts = saved
+        return True
+
     def bills(self, start: datetime, end: datetime) -> list[BillLine]:
         return [
             BillLine(f"c-{m}", 1, sum(v.values()), sum(v.values()) * 0.3, "EUR", True)
@@ -231,7 +241,14 @@ class ToyAttacker:
         return twin
 
 
-def toy_world(meters: int, seed: int = 1, *, careless: bool = False, lossy: bool = False) -> World:
+def toy_world(
+    meters: int,
+    seed: int = 1,
+    *,
+    careless: bool = False,
+    lossy: bool = False,
+    torn_commits: bool = False,
+) -> World:
     rng = Random(seed)
     keys = {f"m{i:03d}": rng.randbytes(16) for i in range(meters)}
     fleet = [ToyMeter(m, k, i % 3, lossy=lossy) for i, (m, k) in enumerate(keys.items())]
@@ -241,4 +258,11 @@ def toy_world(meters: int, seed: int = 1, *, careless: bool = False, lossy: bool
         gen = np.random.default_rng([seed, day])
         return gen.integers(0, 400_000, size=(meters, per_day), dtype=np.int64)
 
-    return World(fleet, ToyHeadEnd(keys, careless=careless), ToyAttacker(), load, T0, INTERVAL)
+    return World(
+        fleet,
+        ToyHeadEnd(keys, careless=careless, torn_commits=torn_commits),
+        ToyAttacker(),
+        load,
+        T0,
+        INTERVAL,
+    )

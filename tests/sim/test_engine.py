@@ -100,6 +100,17 @@ def test_head_end_crashes_are_survived() -> None:
     assert out["units_invented"] == 0
 
 
+def test_a_head_end_whose_killed_transaction_leaves_rows_behind_is_caught() -> None:
+    # the toy keeps what a transaction killed before COMMIT wrote, as a store without
+    # atomic commits would: the crash must be reported as not survived
+    out = run("crash", torn_commits=True)
+    crashes = [i for i in out["_ledger"].incidents if i.kind == "crash_before_commit"]
+    assert crashes
+    assert all(i.outcome is Outcome.LOST for i in crashes)
+    assert all("killed before COMMIT remain" in (i.reason or "") for i in crashes)
+    assert out["faults"]["survived"] < out["faults"]["injected"]
+
+
 def test_tamper_is_reported_and_power_outages_survived() -> None:
     out = run("all", meters=12)
     ledger = out["_ledger"]

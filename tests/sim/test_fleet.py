@@ -7,6 +7,7 @@ attack rejected, every fault survived, conservation exact, each tamper reported.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -168,5 +169,33 @@ def test_batched_calls_are_refused_where_the_carrier_or_crashes_matter(tmp_path:
         http = SimOptions(_normal(2, 2), 2, 2, transport="http", batch=timedelta(minutes=15))
         with pytest.raises(SimError, match="transport is http"):
             run_simulation(world, http)
+    finally:
+        world.headend.close()
+
+
+def test_a_kill_before_commit_throws_away_everything_the_ingest_wrote(tmp_path: Path) -> None:
+    """The real head-end, killed at its COMMIT, keeps nothing of that ingest; the same
+    uplink afterwards is stored and answered as if the crash never happened."""
+    sc = load_scenario("normal")
+    world = build_world(sc.fleet, 2, 3, seed=5, workdir=tmp_path)
+    try:
+        he, meter = world.headend, world.meters[0]
+        start = world.start
+        energy = world.load(0, start.date())
+        meter.feed(start, world.interval, energy[0])
+        now = start + timedelta(days=1)
+        uplink = meter.make_uplink(now)
+        before = he.stored()
+        assert he.die_before_commit(he.handle, uplink, now) is True
+        he.restart()
+        assert he.stored() == before  # nothing of the killed transaction survived
+        assert he.verdict(uplink) is None  # the head-end never answered it
+        answer = he.handle(uplink, now)
+        meter.accept_downlink(answer, now)
+        stored = he.stored()[meter.meter_id]
+        assert len(stored) > len(before.get(meter.meter_id, {}))
+        assert sum(stored.values()) == meter.counted_units() - meter.unstored_units(
+            frozenset(stored)
+        )
     finally:
         world.headend.close()

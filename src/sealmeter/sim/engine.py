@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 
 from sealmeter.clock import SimClock
 from sealmeter.errors import EnvironmentFault, PeerError, SealmeterError
+from sealmeter.protocol import peek_header
 from sealmeter.sim.carriers import open_carriers
 from sealmeter.sim.errors import SimError
 from sealmeter.sim.ledger import Incident, Ledger
@@ -97,7 +98,10 @@ class _CrashSwitch:
     """A head-end worker's handler, which can be armed to die at its next uplink and restart.
 
     Every worker's switch shares one list of armed crashes: whichever worker takes the next
-    uplink dies with it.
+    uplink dies with it. `before_commit`: the head-end verifies the uplink and writes all it
+    changes in its transaction, then dies just before the COMMIT (the database must throw
+    all of it away, and the switch checks that it did); `after_commit`: it dies after the
+    COMMIT, before the answer leaves. Either way the meter's call fails and it calls again.
     """
 
     def __init__(
@@ -120,12 +124,39 @@ class _CrashSwitch:
         self.handled += 1
         if self.armed:
             point = self.armed.pop(0)
-            if point is CrashPoint.AFTER_COMMIT:
-                self.handle(uplink, now)
-            self.world.headend.restart()
-            self.ledger.crashes += 1
+            self.crash(point, uplink, now)
             raise TransportDropped(f"the head-end was killed ({point.value}) and restarted")
         return self.handle(uplink, now)
+
+    def crash(self, point: CrashPoint, uplink: bytes, now: datetime) -> None:
+        """Handle `uplink` up to `point`, die there, restart; the incident says what died."""
+        try:
+            meter_id: str | None = peek_header(uplink).meter_id
+        except SealmeterError:
+            meter_id = None  # not an envelope: compare the whole store instead
+        headend = self.world.headend
+
+        def rows() -> object:
+            stored = headend.stored()
+            return stored if meter_id is None else stored.get(meter_id, {})
+
+        inc = self.ledger.incident(
+            "fault",
+            f"crash_{point.value}",
+            meter_id or "head-end",
+            now,
+            f"head-end killed {point.value.replace('_', ' ')} of an ingest",
+        )
+        if point is CrashPoint.AFTER_COMMIT:
+            self.handle(uplink, now)
+        else:
+            before = rows()
+            if not headend.die_before_commit(self.handle, uplink, now):
+                inc.detail += " (it committed nothing: killed on its way out)"
+            elif rows() != before:
+                self.ledger.lost(inc, now, "rows of the transaction killed before COMMIT remain")
+        headend.restart()
+        self.ledger.crashes += 1
 
 
 class _Engine:
@@ -442,10 +473,8 @@ class _Engine:
                 meter.tamper(act, now)
 
     def arm_crash(self, point: CrashPoint) -> None:
+        """The head-end dies at the next uplink it takes (the incident is logged then)."""
         self.armed.append(point)
-        self.ledger.incident(
-            "fault", f"crash_{point.value}", "head-end", self.clock.now(), "killed mid-batch"
-        )
 
     def attack(self, kind: AttackKind) -> None:
         now = self.clock.now()

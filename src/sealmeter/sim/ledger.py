@@ -161,6 +161,12 @@ class Ledger:
         inc.outcome = Outcome.ACCEPTED
         inc.detected_by, inc.reason, inc.detected_at = None, reason, at
 
+    @staticmethod
+    def lost(inc: Incident, at: datetime, reason: str) -> None:
+        """Mark the fault `inc` as not survived (a failure of the system)."""
+        inc.outcome = Outcome.LOST
+        inc.detected_by, inc.reason, inc.detected_at = None, reason, at
+
     def block(self, meter: str, at: datetime, why: str) -> None:
         """Note that `meter` blocked its output (credit frame ran out, or a block command)."""
         self.blocked.add(meter)

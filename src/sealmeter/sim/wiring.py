@@ -24,6 +24,7 @@ from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
+from sqlalchemy import Connection, event
 
 from sealmeter.clock import SimClock
 from sealmeter.headend import REJECTION_ANSWER, BoxKeys, HeadEnd, Policy, Provisioning
@@ -46,7 +47,7 @@ from sealmeter.protocol import (
 from sealmeter.sim.errors import SimError
 from sealmeter.sim.ledger import BillLine
 from sealmeter.sim.scenario import FleetSpec, TamperAct
-from sealmeter.sim.world import SimMeter, Verdict, World
+from sealmeter.sim.world import HeadEndKilled, SimMeter, Verdict, World
 from sealmeter.store import MAX_PAGE, walk_pages
 from sealmeter.tariff import RateSchedule
 from sealmeter.tariff.shipped import load_shipped, shipped_names
@@ -205,7 +206,8 @@ class RealHeadEnd:
         self.keys = keys
         self.policy = policy
         self.schema = schema
-        self.he = HeadEnd.open(url, keys, schema=schema, policy=policy)
+        self._dying = threading.local()  # armed by `die_before_commit`, in its thread only
+        self.he = self._open()
         self.seen: dict[bytes, _Seen] = {}
         self.alerts_seen = 0
         self.restarts = 0
@@ -225,7 +227,7 @@ class RealHeadEnd:
 
     def spawn(self) -> Callable[[bytes, datetime], bytes]:
         """A second head-end object on the same database, as another worker process has."""
-        other = HeadEnd.open(self.url, self.keys, schema=self.schema, policy=self.policy)
+        other = self._open()
         self.others.append(other)
 
         def handle(data: bytes, now: datetime) -> bytes:
@@ -284,8 +286,34 @@ class RealHeadEnd:
     def restart(self) -> None:
         """Drop the head-end object (its caches, its connections) and open a new one."""
         self.he.close()
-        self.he = HeadEnd.open(self.url, self.keys, schema=self.schema, policy=self.policy)
+        self.he = self._open()
         self.restarts += 1
+
+    def _open(self) -> HeadEnd:
+        """A head-end on the database whose COMMITs `die_before_commit` can kill."""
+        he = HeadEnd.open(self.url, self.keys, schema=self.schema, policy=self.policy)
+        event.listen(he.store.engine, "commit", self._on_commit)
+        return he
+
+    def _on_commit(self, conn: Connection) -> None:
+        """SQLAlchemy's hook, called just before a transaction's COMMIT is sent."""
+        if getattr(self._dying, "armed", False):
+            self._dying.armed = False
+            self._dying.killed = True
+            raise HeadEndKilled("the head-end died just before COMMIT")
+
+    def die_before_commit(
+        self, handle: Callable[[bytes, datetime], bytes], data: bytes, now: datetime
+    ) -> bool:
+        """Run `handle(data, now)`; the first COMMIT it reaches dies (see `SimHeadEnd`)."""
+        self._dying.armed, self._dying.killed = True, False
+        try:
+            handle(data, now)
+        except HeadEndKilled:
+            pass
+        finally:
+            self._dying.armed = False
+        return bool(self._dying.killed)
 
     def bills(self, start: datetime, end: datetime) -> list[BillLine]:
         """Every customer's bill for the run."""

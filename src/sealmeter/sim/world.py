@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from sealmeter.sim.ledger import BillLine
 from sealmeter.sim.scenario import TamperAct
 
-__all__ = ["Attacker", "LoadSource", "SimHeadEnd", "SimMeter", "Verdict", "World"]
+__all__ = ["Attacker", "HeadEndKilled", "LoadSource", "SimHeadEnd", "SimMeter", "Verdict", "World"]
 
 
 class SimMeter(Protocol):
@@ -81,6 +81,15 @@ class Verdict:
     reason: str | None = None
 
 
+class HeadEndKilled(BaseException):
+    """The simulated head-end process dies here (a crash the simulation injects).
+
+    A `BaseException`, like `KeyboardInterrupt`: no `except Exception` inside the head-end
+    may swallow it, so everything between the kill and the caller unwinds as a process
+    death would leave it (the open database transaction is never committed).
+    """
+
+
 class SimHeadEnd(Protocol):
     """The head-end as the simulator drives it."""
 
@@ -111,6 +120,14 @@ class SimHeadEnd(Protocol):
 
     def restart(self) -> None:
         """Kill the head-end's process state and start again on the same database."""
+
+    def die_before_commit(
+        self, handle: Callable[[bytes, datetime], bytes], data: bytes, now: datetime
+    ) -> bool:
+        """Run `handle(data, now)` and kill the head-end at the first COMMIT it reaches:
+        everything the ingest wrote in that transaction is lost as in a crash. True when a
+        COMMIT was reached and killed; False when the ingest finished without one."""
+        ...
 
     def spawn(self) -> Callable[[bytes, datetime], bytes]:
         """Another head-end worker on the same database (as a second process would be):
