@@ -196,6 +196,38 @@ def _check_pair(own: PrivateKeys, peer: PublicKeys) -> Suite:
     return own.suite
 
 
+_HEADS: dict[tuple[Direction, str, Suite, bytes, bytes], bytes] = {}
+_HEADS_MAX = 4096
+
+
+def _head(
+    direction: Direction, meter_id: str, suite: Suite, sender_id: bytes, recipient_id: bytes
+) -> bytes | None:
+    """The clear header (version, suite, direction, meter id, sender and recipient key ids).
+
+    Cached by exactly the values it is made of (a meter always seals to the same head-end
+    and the head-end answers the same meters), so it is built once per (suite, direction,
+    meter, sender, recipient), not once per message: a value cache, never stale. None when
+    `meter_id` cannot be a header's meter id (not text, empty or over 255 UTF-8 bytes).
+    """
+    if type(meter_id) is not str:
+        return None
+    key = (direction, meter_id, suite, sender_id, recipient_id)
+    head = _HEADS.get(key)
+    if head is None:
+        if not meter_id:
+            return None
+        try:
+            mid = meter_id.encode("utf-8")
+            lead = bytes((ENVELOPE_VERSION, suite.wire_id, direction.value, len(mid)))
+        except (UnicodeEncodeError, ValueError):
+            return None
+        if len(_HEADS) >= _HEADS_MAX:
+            _HEADS.clear()
+        head = _HEADS[key] = b"".join((lead, mid, sender_id, recipient_id))
+    return head
+
+
 def _seal(
     plaintext: bytes,
     direction: Direction,
@@ -206,36 +238,15 @@ def _seal(
 ) -> bytes:
     suite = _check_pair(own, peer)
     material = _check_seed(seed)
+    head = _head(direction, meter_id, suite, own.key_id, peer.key_id)
+    if head is None:
+        # the messages' own checks keep this from happening; kept as the precise error
+        raise ProtocolUsageError(f"meter id {meter_id!r} cannot go in an envelope header")
     encapsulation, aead = _suites.encapsulate(peer, material)
     nonce = _suites.seed_bytes(material, b"nonce", _suites.AEAD_NONCE_SIZE)
-    mid = meter_id.encode("utf-8")
-    associated = b"".join(
-        (
-            bytes((ENVELOPE_VERSION, suite.wire_id, direction.value, len(mid))),
-            mid,
-            own.key_id,
-            peer.key_id,
-            encapsulation,
-            nonce,
-            _CT_LEN.pack(len(plaintext) + 16),
-        )
-    )
+    associated = b"".join((head, encapsulation, nonce, _CT_LEN.pack(len(plaintext) + 16)))
     signed = associated + aead.encrypt(nonce, plaintext, associated)
     return signed + _suites.sign(own, signed)
-
-
-def _expected_prefix(
-    suite: Suite, direction: Direction, meter_id: str, own: PrivateKeys, peer: PublicKeys
-) -> bytes | None:
-    """The exact header bytes an envelope we accept starts with, or None if we cannot say."""
-    if type(meter_id) is not str or not meter_id:
-        return None
-    try:
-        mid = meter_id.encode("utf-8")
-        lead = bytes((ENVELOPE_VERSION, suite.wire_id, direction.value, len(mid)))
-    except (UnicodeEncodeError, ValueError):
-        return None
-    return b"".join((lead, mid, peer.key_id, own.key_id))
 
 
 def _open(
@@ -250,7 +261,7 @@ def _open(
     # expect (version, pinned suite, direction, meter id, sender and recipient key ids) and one
     # length check of the sections. Anything else goes to the field-by-field path below, which
     # names the fault; the fast path accepts exactly what that path accepts.
-    prefix = _expected_prefix(suite, direction, meter_id, own, peer)
+    prefix = _head(direction, meter_id, suite, peer.key_id, own.key_id)
     if prefix is not None and type(data) is bytes:
         sizes = _suites.shape(suite)
         pos = len(prefix) + sizes.encapsulation
