@@ -306,3 +306,17 @@ def test_garbage_answers_give_typed_errors(tail: bytes, cut: int) -> None:
     data = good[:cut] + tail
     with contextlib.suppress(ProtocolPeerError):
         _open_answer(p, data, sealed.answer_key)
+
+
+def test_a_call_in_a_bytearray_opens_with_the_same_key() -> None:
+    p = c.parties_for(Suite.SYMMETRIC)
+    sealed = seal_call(c.uplink(1), meter=p.meter, headend=p.headend.public())
+    opened = open_call(
+        bytearray(sealed.data),  # type: ignore[arg-type]
+        headend=p.headend,
+        meter=p.meter.public(),
+        meter_id=c.METER_ID,
+        chain=HeadEndChain.start(c.CHAIN_KEY),
+    )
+    assert opened.answer_key is not None
+    assert opened.answer_key.key == sealed.answer_key.key

@@ -24,6 +24,10 @@ CALL_ID_SIZE = 8
 _CALL_LABEL = b"sealmeter/call/v1\x00"
 _ANSWER_LABEL = b"sealmeter/answer/v1/"
 _KEY_SIZES = {Suite.EC_MODERN: 32, Suite.NIST_P256: 16, Suite.RSA: 32, Suite.SYMMETRIC: 32}
+# per suite: the HKDF info's fixed start and the key size (built once, not per call)
+_PER_SUITE = {s: (_ANSWER_LABEL + s.value.encode() + b"\x00", n) for s, n in _KEY_SIZES.items()}
+_SHA256 = hashes.SHA256()
+_sha256 = hashlib.sha256
 
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
@@ -76,11 +80,9 @@ def derive_answer_key(
     no other key of the protocol uses, bound to every byte of this call (its encapsulation,
     nonces, ciphertext and signature), so no two calls share an answer key.
     """
-    transcript = call_transcript(call_envelope)
-    info = _ANSWER_LABEL + suite.value.encode() + b"\x00" + transcript
-    key = HKDF(algorithm=hashes.SHA256(), length=_KEY_SIZES[suite], salt=None, info=info).derive(
-        secret
-    )
+    transcript = _sha256(_CALL_LABEL + call_envelope).digest()  # call_transcript, inlined
+    start, size = _PER_SUITE[suite]
+    key = HKDF(_SHA256, size, None, start + transcript).derive(secret)
     return AnswerKey(
         suite, meter_id, transcript[:CALL_ID_SIZE], meter_key_id, headend_key_id, nonce, key
     )

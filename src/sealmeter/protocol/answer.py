@@ -111,7 +111,7 @@ def open_call(
     key = derive_answer_key(
         headend.suite,
         secret,
-        data,
+        bytes(data),
         meter_id=meter_id,
         meter_key_id=meter.key_id,
         headend_key_id=headend.key_id,

@@ -434,7 +434,8 @@ def _open_uplink(
         raise ProtocolUsageError("open_uplink needs the meter's HeadEndChain state")
     if not_before is not None:
         _check_moment("not_before", not_before)
-    kind = Direction.CALL if type(data) is bytes and data[2:3] == _CALL_KIND else Direction.UPLINK
+    is_call = isinstance(data, bytes | bytearray) and data[2:3] == _CALL_KIND
+    kind = Direction.CALL if is_call else Direction.UPLINK
     plaintext, secret = _open_keyed(data, kind, meter_id, headend, meter)
     uplink, encodings = decode_uplink_with_encodings(plaintext)
     if uplink.meter_id != meter_id:
