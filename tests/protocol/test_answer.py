@@ -320,3 +320,11 @@ def test_a_call_in_a_bytearray_opens_with_the_same_key() -> None:
     )
     assert opened.answer_key is not None
     assert opened.answer_key.key == sealed.answer_key.key
+
+
+def test_an_answer_in_a_bytearray_opens() -> None:
+    p = c.parties_for(Suite.EC_MODERN)
+    sealed, opened = _call(p, 1)
+    data = _answer(p, opened)
+    down = _open_answer(p, bytearray(data), sealed.answer_key)  # type: ignore[arg-type]
+    assert down == c.downlink(opened.opened.uplink.nonce)

@@ -497,7 +497,7 @@ def open_downlink(
     _check_moment("now", now)
     if answer_key is not None and not isinstance(answer_key, AnswerKey):
         raise ProtocolUsageError("answer_key must be the AnswerKey of the outstanding call")
-    if type(data) is bytes and len(data) > 2 and data[2] == _ANSWER_KIND:
+    if isinstance(data, bytes | bytearray) and len(data) > 2 and data[2] == _ANSWER_KIND:
         plaintext = _open_answer(data, meter_id, meter, headend, answer_key)
     else:
         plaintext = _open_keyed(data, Direction.DOWNLINK, meter_id, meter, headend)[0]
