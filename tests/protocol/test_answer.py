@@ -43,6 +43,7 @@ from sealmeter.protocol import (
     seal_uplink,
 )
 from tests.protocol import conftest as c
+from tests.protocol import strategies as s
 from tests.protocol.conftest import Parties
 
 
@@ -328,3 +329,43 @@ def test_an_answer_in_a_bytearray_opens() -> None:
     data = _answer(p, opened)
     down = _open_answer(p, bytearray(data), sealed.answer_key)  # type: ignore[arg-type]
     assert down == c.downlink(opened.opened.uplink.nonce)
+
+
+@settings(max_examples=60, deadline=None)
+@given(down=s.downlinks(), suite=st.sampled_from([Suite.EC_MODERN, Suite.SYMMETRIC]))
+def test_any_downlink_round_trips_as_an_answer_to_its_call(down: Downlink, suite: Suite) -> None:
+    """Whatever the downlink, the answer opens to the same message, and only for its call."""
+    p = c.parties_for(suite)
+    up = replace(c.uplink(1), meter_id=down.meter_id, registrations=(), status=None)
+    sealed = seal_call(up, meter=p.meter, headend=p.headend.public())
+    opened = open_call(
+        sealed.data,
+        headend=p.headend,
+        meter=p.meter.public(),
+        meter_id=down.meter_id,
+        chain=HeadEndChain.start(c.CHAIN_KEY),
+    )
+    assert opened.answer_key is not None
+    answer_down = replace(down, nonce=up.nonce, enable_code=None)
+    data = seal_answer(answer_down, headend=p.headend, answer_key=opened.answer_key)
+    got = open_downlink(
+        data,
+        meter=p.meter,
+        headend=p.headend.public(),
+        meter_id=down.meter_id,
+        expected_nonce=up.nonce,
+        now=c.T0,
+        answer_key=sealed.answer_key,
+    )
+    assert got == answer_down
+    other = seal_call(up, meter=p.meter, headend=p.headend.public())
+    with pytest.raises(AnswerForAnotherCall):
+        open_downlink(
+            data,
+            meter=p.meter,
+            headend=p.headend.public(),
+            meter_id=down.meter_id,
+            expected_nonce=up.nonce,
+            now=c.T0,
+            answer_key=other.answer_key,
+        )
