@@ -7,7 +7,9 @@ call's key encapsulation; the meter opens it only with the key of the call it an
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
 import pytest
 from hypothesis import given, settings
@@ -32,6 +34,7 @@ from sealmeter.protocol import (
     TrailingData,
     UnexpectedAnswer,
     WrongDirection,
+    envelope,
     envelope_length,
     open_call,
     open_downlink,
@@ -369,3 +372,42 @@ def test_any_downlink_round_trips_as_an_answer_to_its_call(down: Downlink, suite
             now=c.T0,
             answer_key=other.answer_key,
         )
+
+
+@pytest.mark.parametrize("suite", [Suite.EC_MODERN, Suite.SYMMETRIC])
+def test_fast_answer_open_agrees_with_the_checked_path(suite: Suite) -> None:
+    """The answer opener's fast path accepts exactly what the checked path accepts."""
+    p = c.parties_for(suite)
+    sealed, opened = _call(p, 1)
+    good = _answer(p, opened, seed=bytes(32))
+    other = seal_call(c.uplink(1), meter=p.meter, headend=p.headend.public()).answer_key
+    candidates = [good, good[:-1], good + b"\x00", good[:10]]
+    candidates += [good[:i] + bytes((good[i] ^ 0x01,)) + good[i + 1 :] for i in range(len(good))]
+
+    def outcome(call: Callable[[], object]) -> object:
+        try:
+            return call()
+        except ProtocolPeerError as exc:
+            return type(exc)
+
+    for data in candidates:
+        for meter_id, key in ((c.METER_ID, sealed.answer_key), (c.METER_ID, other)):
+            fast = outcome(
+                partial(envelope._open_answer, data, meter_id, p.meter, p.headend.public(), key)
+            )
+            checked = outcome(
+                partial(
+                    envelope._open_answer_checked,
+                    data,
+                    meter_id,
+                    p.meter,
+                    p.headend.public(),
+                    key,
+                    suite,
+                )
+            )
+            assert fast == checked
+    assert isinstance(
+        envelope._open_answer(good, c.METER_ID, p.meter, p.headend.public(), sealed.answer_key),
+        bytes,
+    )
