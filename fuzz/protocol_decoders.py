@@ -19,6 +19,7 @@ with atheris.instrument_imports():
     from sealmeter.protocol import (
         BatteryState,
         ClockState,
+        Downlink,
         EnvelopeBuffer,
         HeadEndChain,
         MeterChain,
@@ -36,9 +37,12 @@ with atheris.instrument_imports():
         decode_registration,
         decode_uplink,
         encode_uplink,
+        open_call,
         open_downlink,
         open_uplink,
         peek_header,
+        seal_answer,
+        seal_call,
         seal_uplink,
         symmetric_keys,
     )
@@ -92,6 +96,18 @@ _STATUS = Status(
     BatteryState.OK, 3000, ClockState.SYNCED, "1",
 )  # fmt: skip
 VALID.append(encode_uplink(Uplink("m", T0, NONCE, tuple(_batch), _STATUS)))
+# a call and its answer per pair: edits reach the answer opener and the call's key derivation
+CALLS = [
+    seal_call(Uplink("m", T0, NONCE, (_reg,)), meter=m, headend=h.public(), seed=bytes(32))
+    for m, h in PAIRS
+]
+for (_meter, _box), _call in zip(PAIRS, CALLS, strict=True):
+    VALID.append(_call.data)
+    VALID.append(
+        seal_answer(
+            Downlink("m", T0, NONCE), headend=_box, answer_key=_call.answer_key, seed=bytes(32)
+        )
+    )
 
 
 def _try(data: bytes) -> None:
@@ -102,7 +118,25 @@ def _try(data: bytes) -> None:
     for decode in (decode_registration, decode_uplink, decode_downlink, peek_header):
         with contextlib.suppress(ProtocolPeerError):
             decode(data)
-    for meter, box in PAIRS:
+    for (meter, box), call in zip(PAIRS, CALLS, strict=True):
+        with contextlib.suppress(ProtocolPeerError):
+            open_call(
+                data,
+                headend=box,
+                meter=meter.public(),
+                meter_id="m",
+                chain=HeadEndChain.start(CHAIN_KEY),
+            )
+        with contextlib.suppress(ProtocolPeerError):
+            open_downlink(
+                data,
+                meter=meter,
+                headend=box.public(),
+                meter_id="m",
+                expected_nonce=NONCE,
+                now=T0,
+                answer_key=call.answer_key,
+            )
         with contextlib.suppress(ProtocolPeerError):
             open_uplink(
                 data,

@@ -14,7 +14,7 @@ import pytest
 from sealmeter.clock import SimClock
 from sealmeter.meter import DownlinkRejected, Meter, MeterConfig, RelayState
 from sealmeter.nvm import Eeprom
-from sealmeter.protocol import Suite
+from sealmeter.protocol import Direction, Suite, peek_header
 
 from .conftest import DATA, DEVICE_KEY, schedule, seeded
 
@@ -65,3 +65,59 @@ def test_ten_days_against_the_real_head_end_bill_reconciles_to_the_cent() -> Non
     usage = {line.register: line.usage for line in bill.lines}
     assert usage == {"1.8.1": 9 * 16000, "1.8.2": 9 * 8000}
     assert bill.total == Decimal("0.30") * 144 + Decimal("0.20") * 72
+
+
+def test_answers_are_keyed_to_the_call_and_refused_after_a_reboot() -> None:
+    """The module calls, the head-end answers under the call's key (no new encapsulation).
+
+    An answer that arrives after the module restarted is refused (the key was in RAM only),
+    as is a replay of an applied answer; the module calls again and nothing is lost: the
+    registrations stay queued until the next answer acknowledges them.
+    """
+    clock = SimClock(T0)
+    keys = headend.BoxKeys.generate()
+    box = headend.HeadEnd.open("sqlite://", keys, clock=clock)
+    box.publish_schedule((DATA / "day-night.json").read_text(), T0)
+    device = Eeprom(128 * 1024)
+    meter = Meter.manufacture(device, DEVICE_KEY, MeterConfig("m1"), T0, seeded(3))
+    export = meter.provision(keys.public(Suite.EC_MODERN), T0)
+    box.provision(
+        headend.Provisioning(
+            meter_id=export.meter_id,
+            customer_ref="c1",
+            suite=export.suite.value,
+            public_keys=export.public_keys,
+            chain_key=export.chain_key,
+            schedule_id="test-day-night",
+        ),
+        T0,
+    )
+    meter.install_schedules((schedule(),), T0)
+    t = T0 + timedelta(hours=1)
+    meter.feed_interval(T0, t, 1000)
+    call = meter.make_uplink(t)
+    assert peek_header(call).direction is Direction.CALL
+    answer = box.handle_uplink(call, t)
+    assert peek_header(answer).direction is Direction.ANSWER
+    queued = len(meter.queued_registrations())
+    assert queued > 0
+    # power lost between the call and its answer: the booted module holds no answer key
+    meter = Meter.boot(device, DEVICE_KEY, seeded(4))
+    with pytest.raises(DownlinkRejected) as info:
+        meter.accept_downlink(answer, t)
+    assert info.value.reason == "unexpected-answer"
+    assert len(meter.queued_registrations()) == queued  # nothing applied, nothing lost
+    meter.call_failed(t)
+    t2 = t + timedelta(minutes=5)
+    again = meter.make_uplink(t2)
+    second = box.handle_uplink(again, t2)
+    # the first answer is for another call now
+    with pytest.raises(DownlinkRejected) as info:
+        meter.accept_downlink(answer, t2)
+    assert info.value.reason == "answer-for-another-call"
+    result = meter.accept_downlink(second, t2)
+    assert result.relay is RelayState.SUPPLYING
+    assert meter.queued_registrations() == []
+    # an applied answer does not apply twice
+    with pytest.raises(DownlinkRejected):
+        meter.accept_downlink(second, t2)

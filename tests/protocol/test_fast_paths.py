@@ -242,3 +242,48 @@ def test_fast_uplink_refuses_bad_fields_in_a_batch_of_one_layout() -> None:
     smallest = raw[:mantissa_at] + b"\x80" + raw[mantissa_at + 1 :]
     assert _fastpath.fast_uplink(smallest) is None
     assert _checked_uplink(smallest) is MalformedMessage
+
+
+@settings(max_examples=150, deadline=None)
+@given(meter_id=s.ids, repeat=st.booleans())
+def test_cached_envelope_header_is_the_documented_layout(meter_id: str, repeat: bool) -> None:
+    """The header `_seal` and `_open` take from the header cache is the documented bytes.
+
+    Cold (first use of the meter id) or warm (sealed before), the envelope starts with
+    version, suite, direction, meter id and the two key ids, and opens; another meter id
+    never gets this one's header.
+    """
+    p = c.parties_for(Suite.SYMMETRIC)
+    down = replace(c.downlink(), meter_id=meter_id, enable_code=None)
+    for _ in range(2 if repeat else 1):
+        data = envelope.seal_downlink(down, headend=p.headend, meter=p.meter.public())
+        mid = meter_id.encode()
+        expected = (
+            bytes((1, Suite.SYMMETRIC.wire_id, envelope.Direction.DOWNLINK.value, len(mid)))
+            + mid
+            + p.headend.key_id
+            + p.meter.key_id
+        )
+        assert data.startswith(expected)
+        opened = envelope.open_downlink(
+            data,
+            meter=p.meter,
+            headend=p.headend.public(),
+            meter_id=meter_id,
+            expected_nonce=down.nonce,
+            now=c.T0,
+        )
+        assert opened == down
+        with pytest.raises(ProtocolPeerError):
+            envelope.open_downlink(
+                data,
+                meter=p.meter,
+                headend=p.headend.public(),
+                meter_id=meter_id + "x",
+                expected_nonce=down.nonce,
+                now=c.T0,
+            )
+    up = replace(c.uplink(1, with_status=False), meter_id=meter_id, registrations=())
+    sealed = envelope.seal_uplink(up, meter=p.meter, headend=p.headend.public())
+    assert sealed[2] == envelope.Direction.UPLINK.value
+    assert sealed[4 : 4 + len(mid)] == mid

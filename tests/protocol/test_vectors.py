@@ -133,3 +133,83 @@ def test_independent_checker_agrees_with_every_vector() -> None:
     assert check_independent.check_envelopes(valid) == len(valid) == 8
     invalid = load("envelope", "invalid")
     assert check_independent.check_invalid_envelopes(valid, invalid) == len(invalid)
+
+
+def _call_and_key(v: dict[str, Any]) -> tuple[Any, protocol.AnswerKey]:
+    meter, box = _keys(v)
+    opened = protocol.open_call(
+        bytes.fromhex(v["call"]),
+        headend=box,
+        meter=meter.public(),
+        meter_id=v["meter_id"],
+        chain=HeadEndChain.start(bytes.fromhex(v["chain_key"])),
+    )
+    assert opened.answer_key is not None
+    return opened, opened.answer_key
+
+
+def _open_answer(v: dict[str, Any], data: bytes, key: protocol.AnswerKey | None) -> Any:
+    meter, box = _keys(v)
+    return open_downlink(
+        data,
+        meter=meter,
+        headend=box.public(),
+        meter_id=v["meter_id"],
+        expected_nonce=bytes.fromhex(v["expected_nonce"]),
+        now=datetime.fromisoformat(v["now"]),
+        answer_key=key,
+    )
+
+
+@vectors("answer", "valid")
+def test_answer_vectors_open_and_reproduce(vector: dict[str, Any]) -> None:
+    opened, key = _call_and_key(vector)
+    assert to_json(opened.opened.uplink) == vector["call_message"]
+    assert key.call_id.hex() == vector["call_id"]
+    assert key.key.hex() == vector["answer_key"]
+    down = _open_answer(vector, bytes.fromhex(vector["answer"]), key)
+    assert to_json(down) == vector["answer_message"]
+    assert decode_downlink(bytes.fromhex(vector["answer_plaintext"])) == down
+    meter, box = _keys(vector)
+    call = protocol.seal_call(
+        opened.opened.uplink,
+        meter=meter,
+        headend=box.public(),
+        seed=bytes.fromhex(vector["call_seed"]),
+    )
+    again = protocol.seal_answer(
+        down, headend=box, answer_key=key, seed=bytes.fromhex(vector["answer_seed"])
+    )
+    if vector["reproducible"]:
+        assert call.data.hex() == vector["call"]
+        assert call.answer_key.key == key.key
+    assert again.hex() == vector["answer"] or vector["suite"] == "rsa"  # PSS is randomised
+    assert to_json(_open_answer(vector, again, key)) == vector["answer_message"]
+
+
+@vectors("answer", "invalid")
+def test_invalid_answer_vectors_raise_the_named_error(vector: dict[str, Any]) -> None:
+    base = load("answer", "valid")[vector["valid_index"]]
+    _, key = _call_and_key(base)
+    context = vector["context"]
+    held: protocol.AnswerKey | None = key
+    if context.get("no_call"):
+        held = None
+    elif "other_call_seed" in context:
+        meter, box = _keys(base)
+        other = protocol.seal_call(
+            decode_uplink(bytes.fromhex(base["call_plaintext"])),
+            meter=meter,
+            headend=box.public(),
+            seed=bytes.fromhex(context["other_call_seed"]),
+        )
+        held = other.answer_key
+    with pytest.raises(getattr(protocol, vector["error"])):
+        _open_answer(base, bytes.fromhex(vector["answer"]), held)
+
+
+def test_independent_checker_agrees_with_every_answer_vector() -> None:
+    valid = load("answer", "valid")
+    assert check_independent.check_answers(valid) == len(valid) == 4
+    invalid = load("answer", "invalid")
+    assert check_independent.check_invalid_answers(valid, invalid) == len(invalid) == 16

@@ -1,4 +1,4 @@
-"""Regenerate the protocol test vectors in tests/vectors/{registration,envelope}/.
+"""Regenerate the protocol test vectors in tests/vectors/{registration,envelope,answer}/.
 
 Run: `.venv/bin/python -m tests.vectors.generate`. Keys come from fixed labels (SHA-256 of a
 label) except RSA, whose PEM keys are kept from the existing file so reruns are stable. Every
@@ -31,6 +31,7 @@ from sealmeter.protocol import (
     HeadEndChain,
     MeterChain,
     PrivateKeys,
+    ProtocolPeerError,
     RegisterUsage,
     Registration,
     RegistrationKind,
@@ -43,9 +44,12 @@ from sealmeter.protocol import (
     encode_downlink,
     encode_registration,
     encode_uplink,
+    open_call,
     open_downlink,
     open_uplink,
     registration_body,
+    seal_answer,
+    seal_call,
     seal_downlink,
     seal_uplink,
     symmetric_keys,
@@ -59,6 +63,7 @@ METER_ID = "SM-VECTOR-01"
 CHAIN_KEY = hashlib.sha256(b"sealmeter vector chain key").digest()
 NONCE = hashlib.sha256(b"sealmeter vector meter nonce").digest()[:16]
 SEED = hashlib.sha256(b"sealmeter vector seal seed").digest()
+ANSWER_SEED = hashlib.sha256(b"sealmeter vector answer seed").digest()
 
 
 def _label(label: str) -> bytes:
@@ -381,6 +386,101 @@ def envelope_vectors(
     return valid, invalid
 
 
+def answer_vectors(
+    envelopes: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Per suite a call and its answer (the envelope vectors' keys); answers refused."""
+    valid: list[dict[str, Any]] = []
+    invalid: list[dict[str, Any]] = []
+    for base in envelopes:
+        if base["direction"] != "uplink":
+            continue
+        suite = Suite(base["suite"])
+        meter = keys_from_material(suite, base["meter_keys"])
+        box = keys_from_material(suite, base["headend_keys"])
+        up, down = _up(), _down()
+        call = seal_call(up, meter=meter, headend=box.public(), seed=SEED)
+        opened = open_call(
+            call.data,
+            headend=box,
+            meter=meter.public(),
+            meter_id=METER_ID,
+            chain=HeadEndChain.start(CHAIN_KEY),
+        )
+        assert opened.answer_key is not None
+        assert opened.answer_key.key == call.answer_key.key
+        answer = seal_answer(down, headend=box, answer_key=opened.answer_key, seed=ANSWER_SEED)
+        got = open_downlink(
+            answer,
+            meter=meter,
+            headend=box.public(),
+            meter_id=METER_ID,
+            expected_nonce=NONCE,
+            now=T0,
+            answer_key=call.answer_key,
+        )
+        assert got == down
+        valid.append(
+            {
+                "description": f"a call and its answer in suite {suite.value}",
+                "suite": suite.value,
+                "meter_id": METER_ID,
+                "meter_keys": base["meter_keys"],
+                "headend_keys": base["headend_keys"],
+                "meter_key_id": meter.key_id.hex(),
+                "headend_key_id": box.key_id.hex(),
+                "call_seed": SEED.hex(),
+                "answer_seed": ANSWER_SEED.hex(),
+                "chain_key": CHAIN_KEY.hex(),
+                "expected_nonce": NONCE.hex(),
+                "now": T0.isoformat(),
+                "reproducible": suite is not Suite.RSA,
+                "call_message": to_json(up),
+                "call_plaintext": encode_uplink(up).hex(),
+                "call": call.data.hex(),
+                "call_id": call.answer_key.call_id.hex(),
+                "answer_key": call.answer_key.key.hex(),
+                "answer_message": to_json(down),
+                "answer_plaintext": encode_downlink(down).hex(),
+                "answer": answer.hex(),
+            }
+        )
+        other = seal_call(up, meter=meter, headend=box.public(), seed=ANSWER_SEED).answer_key
+        own = call.answer_key
+        for description, data, context, key in (
+            ("relabelled as a full downlink", answer[:2] + b"\x44" + answer[3:], {}, own),
+            ("last byte flipped", answer[:-1] + bytes([answer[-1] ^ 1]), {}, own),
+            ("opened by a meter that holds no call (restarted)", answer, {"no_call": True}, None),
+            ("opened while another call is outstanding", answer,
+             {"other_call_seed": ANSWER_SEED.hex()}, other),
+        ):  # fmt: skip
+            try:
+                open_downlink(
+                    data,
+                    meter=meter,
+                    headend=box.public(),
+                    meter_id=METER_ID,
+                    expected_nonce=NONCE,
+                    now=T0,
+                    answer_key=key,
+                )
+            except ProtocolPeerError as exc:
+                error = type(exc).__name__
+            else:
+                raise AssertionError(f"{suite.value} answer {description}: accepted")
+            invalid.append(
+                {
+                    "description": f"{suite.value} answer: {description}",
+                    "suite": suite.value,
+                    "valid_index": len(valid) - 1,
+                    "answer": data.hex(),
+                    "context": context,
+                    "error": error,
+                }
+            )
+    return valid, invalid
+
+
 def _write(path: Path, items: list[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(items, indent=1, sort_keys=True) + "\n")
@@ -397,9 +497,13 @@ def main() -> None:
     env_valid, env_invalid = envelope_vectors(old)
     _write(old_path, env_valid)
     _write(HERE / "envelope" / "invalid.json", env_invalid)
+    ans_valid, ans_invalid = answer_vectors(env_valid)
+    _write(HERE / "answer" / "valid.json", ans_valid)
+    _write(HERE / "answer" / "invalid.json", ans_invalid)
     print(
-        f"wrote {len(reg_valid)}+{len(reg_invalid)} registration and "
-        f"{len(env_valid)}+{len(env_invalid)} envelope vectors"
+        f"wrote {len(reg_valid)}+{len(reg_invalid)} registration, "
+        f"{len(env_valid)}+{len(env_invalid)} envelope and "
+        f"{len(ans_valid)}+{len(ans_invalid)} answer vectors"
     )
 
 

@@ -4,6 +4,13 @@
 (parse, pin checks, verify, decapsulate, decrypt, decode, MAC-chain check). The baseline
 makes the same pyca `cryptography` calls on plaintext of the same size, in the same run, with
 no framing; `ratio_to_primitives` is our rate divided by the baseline's (1.0 = framing is free).
+
+`answer` compares, per suite, the two ways the head-end can answer that uplink (issue 7): a
+downlink sealed in full (`seal_downlink`: a fresh key encapsulation and a signature) and an
+answer keyed by the call (`seal_answer`), and the meter's opening of each; both sides are ours,
+alternated call by call. `call_overhead_us` is what sealing the uplink as a call
+(`seal_call`) and opening it with `open_call` add to `seal_uplink`/`open_uplink`: deriving the
+answer key.
 """
 
 from __future__ import annotations
@@ -27,6 +34,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sealmeter.protocol import (
     BatteryState,
     ClockState,
+    CreditFrame,
+    Downlink,
+    EnableCode,
     HeadEndChain,
     MeterChain,
     PrivateKeys,
@@ -39,7 +49,12 @@ from sealmeter.protocol import (
     encode_registration,
     encode_uplink,
     generate_keys,
+    open_call,
+    open_downlink,
     open_uplink,
+    seal_answer,
+    seal_call,
+    seal_downlink,
     seal_uplink,
 )
 
@@ -229,6 +244,74 @@ def _bare_seal_signature(meter: PrivateKeys, data: bytes) -> bytes:
     return b""
 
 
+def _answer_figures(
+    meter: PrivateKeys, box: PrivateKeys, up: Uplink, chain: HeadEndChain, seconds: float,
+    rounds: int,
+) -> dict[str, Any]:  # fmt: skip
+    """Per-call µs of answering `up` in full vs keyed by its call (see the module docstring)."""
+    meter_pub, box_pub = meter.public(), box.public()
+    call = seal_call(up, meter=meter, headend=box_pub)
+    opened = open_call(call.data, headend=box, meter=meter_pub, meter_id=up.meter_id, chain=chain)
+    assert opened.answer_key is not None
+    key = opened.answer_key
+    code = EnableCode(
+        up.meter_id, up.registrations[-1].seq if up.registrations else 0, up.nonce,
+        _T0 + timedelta(days=2), CreditFrame(timedelta(days=7), Decimal("100.00")),
+    )  # fmt: skip
+    down = Downlink(up.meter_id, _T0 + timedelta(hours=1), up.nonce, code)
+    full = seal_downlink(down, headend=box, meter=meter_pub)
+    answer = seal_answer(down, headend=box, answer_key=key)
+    full_rate, answer_rate = _best_rates(
+        lambda: seal_downlink(down, headend=box, meter=meter_pub),
+        lambda: seal_answer(down, headend=box, answer_key=key),
+        seconds,
+        rounds,
+    )
+    now = _T0 + timedelta(hours=1)
+
+    def open_full() -> object:
+        return open_downlink(
+            full, meter=meter, headend=box_pub, meter_id=up.meter_id, expected_nonce=up.nonce,
+            now=now,
+        )  # fmt: skip
+
+    def open_answer() -> object:
+        return open_downlink(
+            answer, meter=meter, headend=box_pub, meter_id=up.meter_id,
+            expected_nonce=up.nonce, now=now, answer_key=call.answer_key,
+        )  # fmt: skip
+
+    open_full_rate, open_answer_rate = _best_rates(open_full, open_answer, seconds, rounds)
+    uplink_rate, call_rate = _best_rates(
+        lambda: seal_uplink(up, meter=meter, headend=box_pub),
+        lambda: seal_call(up, meter=meter, headend=box_pub),
+        seconds,
+        rounds,
+    )
+    open_uplink_rate, open_call_rate = _best_rates(
+        lambda: open_uplink(
+            call.data, headend=box, meter=meter_pub, meter_id=up.meter_id, chain=chain
+        ),
+        lambda: open_call(
+            call.data, headend=box, meter=meter_pub, meter_id=up.meter_id, chain=chain
+        ),
+        seconds,
+        rounds,
+    )
+    return {
+        "seal_downlink_us": round(1e6 / full_rate, 1),
+        "seal_answer_us": round(1e6 / answer_rate, 1),
+        "open_downlink_us": round(1e6 / open_full_rate, 1),
+        "open_answer_us": round(1e6 / open_answer_rate, 1),
+        "call_overhead_us": {
+            "seal": round(1e6 / call_rate - 1e6 / uplink_rate, 1),
+            "open": round(1e6 / open_call_rate - 1e6 / open_uplink_rate, 1),
+        },
+        "downlink_bytes": len(full),
+        "answer_bytes": len(answer),
+    }
+
+
 def _suite_figures(suite: Suite, registrations: int, seconds: float, rounds: int) -> dict[str, Any]:
     meter = generate_keys(suite)
     box = meter if suite is Suite.SYMMETRIC else generate_keys(suite)
@@ -251,6 +334,7 @@ def _suite_figures(suite: Suite, registrations: int, seconds: float, rounds: int
         seal, lambda: _bare_seal(meter, box, plaintext, header), seconds, rounds
     )
     open_rate, bare_open_rate = _best_rates(open_, bare_open, seconds, rounds)
+    answer = _answer_figures(meter, box, up, start, seconds, rounds)
     return {
         "envelope_bytes": len(data),
         "plaintext_bytes": len(plaintext),
@@ -262,6 +346,7 @@ def _suite_figures(suite: Suite, registrations: int, seconds: float, rounds: int
             "seal": round(seal_rate / bare_seal_rate, 3),
             "open": round(open_rate / bare_open_rate, 3),
         },
+        "answer": answer,
     }
 
 
@@ -295,5 +380,10 @@ def run(
         "rounds": rounds,
         "method": "median time per call, ours and bare alternated; ratio = ours / bare rate",
         "goal": "ratio_to_primitives >= 0.8 for seal and open in every suite",
+        "answer_is": (
+            "per suite, µs per call: the head-end answering the uplink with a full downlink "
+            "(seal_downlink) vs an answer keyed by the call (seal_answer), the meter opening "
+            "each, and what sealing/opening the uplink as a call adds (deriving the answer key)"
+        ),
         "suites": figures,
     }

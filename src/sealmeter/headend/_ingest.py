@@ -26,6 +26,7 @@ from sealmeter.headend._sealing import open_secret, open_state, seal_state
 from sealmeter.headend._tiers import REPLAY_SPAN, MonthUsage
 from sealmeter.headend.errors import HeadEndError, ScheduleError
 from sealmeter.protocol import (
+    AnswerKey,
     BadAuthCode,
     BadSignature,
     ChainConflict,
@@ -56,8 +57,9 @@ from sealmeter.protocol import (
     WrongDirection,
     WrongRecipient,
     WrongSender,
-    open_uplink,
+    open_call,
     peek_header,
+    seal_answer,
     seal_downlink,
     symmetric_keys,
 )
@@ -175,6 +177,7 @@ class _Reply:
     downlink: Downlink | None
     private: PrivateKeys | None
     public: PublicKeys | None
+    answer_key: AnswerKey | None = None  # the meter's call: answer under its key
 
 
 class Ingestor:
@@ -235,6 +238,9 @@ class Ingestor:
     def _seal(reply: _Reply) -> bytes:
         if reply.downlink is None or reply.private is None or reply.public is None:
             return REJECTION_ANSWER
+        if reply.answer_key is not None:
+            # an answer to a call: under the call's key, no new key encapsulation
+            return seal_answer(reply.downlink, headend=reply.private, answer_key=reply.answer_key)
         return seal_downlink(reply.downlink, headend=reply.private, meter=reply.public)
 
     # ------------------------------------------------------------------ planning
@@ -399,9 +405,10 @@ class Ingestor:
             return self._reject(
                 batch, data, now, RejectionReason.INTERNAL, str(exc), meter, claimed
             )
+        answer_key = None
         try:
             if meter.rollover is None:
-                opened = open_uplink(
+                opened, answer_key = open_call(
                     data, headend=private, meter=view.public, meter_id=claimed, chain=view.chain
                 )
             else:  # a key rollover is under way (headend/_rollover.py)
@@ -454,7 +461,7 @@ class Ingestor:
                     f"withheld:{claimed}:{view.chain.last_seq}",
                 )
             )
-        return _Reply(answer, private, view.public)
+        return _Reply(answer, private, view.public, answer_key)
 
     # ------------------------------------------------------------------ an authentic uplink
     def _accept(

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from sealmeter.protocol import (
     NONCE_SIZE,
+    AnswerKey,
     BatteryState,
     ClockState,
     Downlink,
@@ -29,7 +30,7 @@ from sealmeter.protocol import (
     TamperKind,
     generate_keys,
     open_downlink,
-    seal_uplink,
+    seal_call,
 )
 from sealmeter.protocol import Uplink as UplinkMessage
 from sealmeter.store import Provisioning
@@ -50,6 +51,7 @@ class MeterSide:
     chain: MeterChain = field(init=False)
     queue: list[Registration] = field(default_factory=list)
     last_nonce: bytes = b""
+    answer_key: AnswerKey | None = None  # the last call's, as a meter keeps it in RAM
 
     def __post_init__(self) -> None:
         """Make the meter's keys and initial chain key (as at manufacture)."""
@@ -135,7 +137,7 @@ class MeterSide:
         )
 
     def uplink(self, now: datetime, status: Status | None = None) -> bytes:
-        """Seal every queued registration (and the status) into a fresh uplink."""
+        """Seal every queued registration (and the status) into a call; keep its answer key."""
         self.last_nonce = self.rng.randbytes(NONCE_SIZE)
         message = UplinkMessage(
             meter_id=self.meter_id,
@@ -144,9 +146,11 @@ class MeterSide:
             registrations=tuple(self.queue),
             status=status,
         )
-        return seal_uplink(
+        sealed = seal_call(
             message, meter=self.keys, headend=self.box_public, seed=self.rng.randbytes(32)
         )
+        self.answer_key = sealed.answer_key
+        return sealed.data
 
     def accept(self, answer: bytes, now: datetime) -> Downlink:
         """Open the head-end's answer to the last uplink; drop what its enable code acks."""
@@ -157,6 +161,7 @@ class MeterSide:
             meter_id=self.meter_id,
             expected_nonce=self.last_nonce,
             now=now,
+            answer_key=self.answer_key,
         )
         if down.enable_code is not None:
             acked = down.enable_code.acked_seq

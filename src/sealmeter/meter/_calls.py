@@ -3,6 +3,13 @@
 `Calls` seals an uplink (queued registrations, the status, a nonce to echo), backs the
 watchdog off when no authentic answer comes, and verifies and applies a downlink (enable
 codes, schedules, commands, key rollover) all at once or not at all.
+
+An uplink is sealed as a call (`seal_call`): the module keeps the call's answer key in RAM
+(never in NVM), so the head-end may answer without a new key encapsulation. After a restart
+the key is gone and such an answer is refused; the module calls again (nothing is lost: the
+registrations stay queued until an enable code acknowledges them). While a key announcement
+is pending the uplink is sealed plainly (the head-end opens announcing uplinks on their own
+path), and its answer comes sealed in full.
 """
 
 from __future__ import annotations
@@ -22,11 +29,13 @@ from sealmeter.meter.watchdog import CommState
 from sealmeter.protocol import (
     DUPLICATE_WINDOW,
     NONCE_SIZE,
+    AnswerKey,
     Downlink,
     ProtocolPeerError,
     RegistrationKind,
     Uplink,
     open_downlink,
+    seal_call,
     seal_uplink,
 )
 
@@ -41,6 +50,9 @@ FOLLOW_UP = timedelta(minutes=1)
 
 class Calls(MeterCore):
     """`Meter`'s operations that talk to the head-end (see the module docstring)."""
+
+    _answer_key: AnswerKey | None = None
+    """The outstanding call's answer key: RAM only, gone after a restart (class default)."""
 
     # ------------------------------------------------------------------ communication
     def make_uplink(self, now: datetime) -> bytes:
@@ -82,9 +94,13 @@ class Calls(MeterCore):
             )
         )
         assert self._headend is not None
-        return seal_uplink(
-            uplink, meter=self._private_keys(), headend=self._headend, seed=self._entropy(32)
-        )
+        seed = self._entropy(32)
+        if self._announcement:
+            self._answer_key = None
+            return seal_uplink(uplink, meter=self._private_keys(), headend=self._headend, seed=seed)
+        sealed = seal_call(uplink, meter=self._private_keys(), headend=self._headend, seed=seed)
+        self._answer_key = sealed.answer_key
+        return sealed.data
 
     def call_failed(self, now: datetime) -> datetime:
         """No (authentic) answer to the last call: back off; returns when to try again."""
@@ -112,10 +128,13 @@ class Calls(MeterCore):
                 meter_id=self.config.meter_id,
                 expected_nonce=pending,
                 now=now,
+                answer_key=self._answer_key,
             )
         except ProtocolPeerError as exc:
             raise DownlinkRejected(reason_of(exc), str(exc)) from None
-        return self._apply(down, now, record)
+        result = self._apply(down, now, record)
+        self._answer_key = None  # answered: the key opens nothing else
+        return result
 
     def _apply(self, down: Downlink, now: datetime, record: ChainRecord) -> DownlinkResult:
         """Apply an authentic downlink whole or not at all: control, schedules, keys."""

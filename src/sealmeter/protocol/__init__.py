@@ -18,6 +18,15 @@ Head-end side::
 Every rejection is a `ProtocolPeerError` subclass (log it); answer the peer with `.opaque()`.
 """
 
+from sealmeter.protocol.answer import (
+    CALL_ID_SIZE,
+    AnswerKey,
+    OpenedCall,
+    SealedCall,
+    open_call,
+    seal_answer,
+    seal_call,
+)
 from sealmeter.protocol.chain import (
     CHAIN_KEY_SIZE,
     DUPLICATE_WINDOW,
@@ -51,6 +60,7 @@ from sealmeter.protocol.envelope import (
     seal_uplink,
 )
 from sealmeter.protocol.errors import (
+    AnswerForAnotherCall,
     BadAuthCode,
     BadSignature,
     ChainConflict,
@@ -71,6 +81,7 @@ from sealmeter.protocol.errors import (
     SuiteDowngrade,
     TrailingData,
     TruncatedMessage,
+    UnexpectedAnswer,
     UnknownSuite,
     UnsupportedVersion,
     WrongDirection,
@@ -128,6 +139,7 @@ from sealmeter.protocol.rollover import (
 from sealmeter.protocol.stream import DEFAULT_MAX_ENVELOPE, EnvelopeBuffer, envelope_length
 
 __all__ = [
+    "CALL_ID_SIZE",
     "CHAIN_KEY_SIZE",
     "DEFAULT_MAX_ENVELOPE",
     "DEFAULT_SUITE",
@@ -141,6 +153,8 @@ __all__ = [
     "RSA_BITS",
     "SEED_SIZE",
     "SYMMETRIC_KEY_SIZE",
+    "AnswerForAnotherCall",
+    "AnswerKey",
     "BadAuthCode",
     "BadSignature",
     "BatchVerdict",
@@ -167,6 +181,7 @@ __all__ = [
     "KeyAnnouncement",
     "MalformedMessage",
     "MeterChain",
+    "OpenedCall",
     "OpenedUplink",
     "PrivateKeys",
     "ProtocolPeerError",
@@ -181,6 +196,7 @@ __all__ = [
     "RolloverOp",
     "RolloverOrder",
     "ScheduleUpdate",
+    "SealedCall",
     "Status",
     "Suite",
     "SuiteDowngrade",
@@ -188,6 +204,7 @@ __all__ = [
     "TamperKind",
     "TrailingData",
     "TruncatedMessage",
+    "UnexpectedAnswer",
     "UnexpectedRollover",
     "UnknownSuite",
     "UnsupportedVersion",
@@ -214,11 +231,14 @@ __all__ = [
     "generate_keys",
     "headend_order",
     "open_announced_uplink",
+    "open_call",
     "open_downlink",
     "open_uplink",
     "peek_header",
     "registration_body",
     "renew_order",
+    "seal_answer",
+    "seal_call",
     "seal_downlink",
     "seal_uplink",
     "symmetric_keys",

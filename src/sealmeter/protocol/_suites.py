@@ -77,8 +77,12 @@ def _kdf(
     return HKDF(algorithm=hashes.SHA256(), length=size, salt=None, info=info).derive(shared)
 
 
-def encapsulate(recipient: PublicKeys, seed: bytes) -> tuple[bytes, Aead]:
-    """A fresh content key for `recipient`: (encapsulation bytes, AEAD keyed with it)."""
+def encapsulate(recipient: PublicKeys, seed: bytes) -> tuple[bytes, Aead, bytes]:
+    """A fresh content key for `recipient`: (encapsulation bytes, AEAD keyed with it, secret).
+
+    `secret` is the key encapsulation's shared secret (X25519 or ECDH output, the rsa content
+    key, the symmetric secret): the input of the call's answer key (`answer.py`), never sent.
+    """
     suite = recipient.suite
     # The keys' types follow from the suite (`PrivateKeys` and `PublicKeys` check them when
     # built), so `cast` names them: pyca's key classes are ABCs, slow to `isinstance`.
@@ -86,42 +90,46 @@ def encapsulate(recipient: PublicKeys, seed: bytes) -> tuple[bytes, Aead]:
         eph = x25519.X25519PrivateKey.from_private_bytes(seed_bytes(seed, b"ephemeral", 32))
         encap = eph.public_key().public_bytes_raw()
         shared = eph.exchange(cast(x25519.X25519PublicKey, recipient.encryption))
-        return encap, ChaCha20Poly1305(_kdf(suite, shared, encap, recipient.key_id, 32))
+        return encap, ChaCha20Poly1305(_kdf(suite, shared, encap, recipient.key_id, 32)), shared
     if suite is Suite.NIST_P256:
         scalar = int.from_bytes(seed_bytes(seed, b"ephemeral", 48)) % (_P256_ORDER - 1) + 1
         eph_ec = ec.derive_private_key(scalar, ec.SECP256R1())
         encap = eph_ec.public_key().public_bytes(_X962, _COMPRESSED)
         shared = eph_ec.exchange(ec.ECDH(), cast(ec.EllipticCurvePublicKey, recipient.encryption))
-        return encap, AESGCM(_kdf(suite, shared, encap, recipient.key_id, 16))
+        return encap, AESGCM(_kdf(suite, shared, encap, recipient.key_id, 16)), shared
     if suite is Suite.RSA:
         content_key = seed_bytes(seed, b"content-key", 32)
         wrapped = cast(rsa.RSAPublicKey, recipient.encryption).encrypt(content_key, _OAEP)
-        return wrapped, AESGCM(content_key)
+        return wrapped, AESGCM(content_key), content_key
     assert recipient.secret is not None
-    return b"", AESGCM(recipient.secret)
+    return b"", AESGCM(recipient.secret), recipient.secret
 
 
-def decapsulate(own: PrivateKeys, encapsulation: bytes) -> Aead:
-    """The AEAD for an envelope addressed to `own`; raise `DecryptionFailed` if impossible."""
+def decapsulate(own: PrivateKeys, encapsulation: bytes) -> tuple[Aead, bytes]:
+    """The AEAD for an envelope addressed to `own` and the shared secret (see `encapsulate`).
+
+    Raise `DecryptionFailed` if impossible.
+    """
     suite = own.suite
     try:
         if suite is Suite.EC_MODERN:  # key types follow from the suite (see `encapsulate`)
             peer = x25519.X25519PublicKey.from_public_bytes(encapsulation)
             shared = cast(x25519.X25519PrivateKey, own.decryption).exchange(peer)
-            return ChaCha20Poly1305(_kdf(suite, shared, encapsulation, own.key_id, 32))
+            return ChaCha20Poly1305(_kdf(suite, shared, encapsulation, own.key_id, 32)), shared
         if suite is Suite.NIST_P256:
             point = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), encapsulation)
             shared = cast(ec.EllipticCurvePrivateKey, own.decryption).exchange(ec.ECDH(), point)
-            return AESGCM(_kdf(suite, shared, encapsulation, own.key_id, 16))
+            return AESGCM(_kdf(suite, shared, encapsulation, own.key_id, 16)), shared
         if suite is Suite.RSA:
-            return AESGCM(cast(rsa.RSAPrivateKey, own.decryption).decrypt(encapsulation, _OAEP))
+            content_key = cast(rsa.RSAPrivateKey, own.decryption).decrypt(encapsulation, _OAEP)
+            return AESGCM(content_key), content_key
     except ValueError:
         raise DecryptionFailed(
             f"the {suite.value} key encapsulation does not open with our key: the envelope "
             "was modified or is not meant for us"
         ) from None
     assert own.secret is not None
-    return AESGCM(own.secret)
+    return AESGCM(own.secret), own.secret
 
 
 def open_aead(aead: Aead, nonce: bytes, ciphertext: bytes, associated: bytes) -> bytes:

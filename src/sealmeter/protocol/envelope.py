@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from sealmeter.protocol import _suites
+from sealmeter.protocol._answerkey import CALL_ID_SIZE, AnswerKey
 from sealmeter.protocol._wire import Reader
 from sealmeter.protocol.chain import HeadEndChain
 from sealmeter.protocol.codec import (
@@ -31,6 +32,7 @@ from sealmeter.protocol.codec import (
     encode_uplink,
 )
 from sealmeter.protocol.errors import (
+    AnswerForAnotherCall,
     EnableCodeExpired,
     MalformedMessage,
     ProtocolUsageError,
@@ -38,6 +40,7 @@ from sealmeter.protocol.errors import (
     ReplayedDownlink,
     ReplayedUplink,
     SuiteDowngrade,
+    UnexpectedAnswer,
     UnknownSuite,
     UnsupportedVersion,
     WrongDirection,
@@ -67,13 +70,22 @@ SEED_SIZE = 32
 """Bytes of the optional seal seed from which all per-message randomness is derived."""
 
 _CT_LEN = struct.Struct(">I")
+_CALL_KIND = bytes((0x43,))
+_ANSWER_KIND = 0x41
 
 
 class Direction(enum.Enum):
-    """Which way an envelope travels; bound into what is authenticated (no reflection)."""
+    """Which way and in what kind an envelope travels; bound into what is authenticated.
+
+    `CALL` is an uplink whose sender keeps the answer key (the head-end may answer it with an
+    `ANSWER`, see `answer.py`); `ANSWER` is a downlink keyed by one call: no key
+    encapsulation, the call's id in its place.
+    """
 
     UPLINK = 0x55
     DOWNLINK = 0x44
+    CALL = 0x43
+    ANSWER = 0x41
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +164,10 @@ def _parse(data: bytes) -> _Parsed:
     reader = Reader(data, "envelope")
     header = _read_header(reader)
     sizes = _suites.shape(header.suite)
-    encapsulation = reader.take(sizes.encapsulation, "key encapsulation")
+    if header.direction is Direction.ANSWER:
+        encapsulation = reader.take(CALL_ID_SIZE, "call id")
+    else:
+        encapsulation = reader.take(sizes.encapsulation, "key encapsulation")
     nonce = reader.take(_suites.AEAD_NONCE_SIZE, "AEAD nonce")
     ct_len = reader.u32("ciphertext length")
     associated_end = reader.position
@@ -196,61 +211,74 @@ def _check_pair(own: PrivateKeys, peer: PublicKeys) -> Suite:
     return own.suite
 
 
-def _seal(
+_HEADS: dict[tuple[Direction, str, Suite, bytes, bytes], bytes] = {}
+_HEADS_MAX = 4096
+
+
+def _head(
+    direction: Direction, meter_id: str, suite: Suite, sender_id: bytes, recipient_id: bytes
+) -> bytes | None:
+    """The clear header (version, suite, direction, meter id, sender and recipient key ids).
+
+    Cached by exactly the values it is made of (a meter always seals to the same head-end
+    and the head-end answers the same meters), so it is built once per (suite, direction,
+    meter, sender, recipient), not once per message: a value cache, never stale. None when
+    `meter_id` cannot be a header's meter id (not text, empty or over 255 UTF-8 bytes).
+    """
+    if type(meter_id) is not str:
+        return None
+    key = (direction, meter_id, suite, sender_id, recipient_id)
+    head = _HEADS.get(key)
+    if head is None:
+        if not meter_id:
+            return None
+        try:
+            mid = meter_id.encode("utf-8")
+            lead = bytes((ENVELOPE_VERSION, suite.wire_id, direction.value, len(mid)))
+        except (UnicodeEncodeError, ValueError):
+            return None
+        if len(_HEADS) >= _HEADS_MAX:
+            _HEADS.clear()
+        head = _HEADS[key] = b"".join((lead, mid, sender_id, recipient_id))
+    return head
+
+
+def _seal_keyed(
     plaintext: bytes,
     direction: Direction,
     meter_id: str,
     own: PrivateKeys,
     peer: PublicKeys,
     seed: bytes | None,
-) -> bytes:
+) -> tuple[bytes, bytes]:
+    """The sealed envelope and its key encapsulation's shared secret (see `_suites`)."""
     suite = _check_pair(own, peer)
     material = _check_seed(seed)
-    encapsulation, aead = _suites.encapsulate(peer, material)
+    head = _head(direction, meter_id, suite, own.key_id, peer.key_id)
+    if head is None:
+        # the messages' own checks keep this from happening; kept as the precise error
+        raise ProtocolUsageError(f"meter id {meter_id!r} cannot go in an envelope header")
+    encapsulation, aead, secret = _suites.encapsulate(peer, material)
     nonce = _suites.seed_bytes(material, b"nonce", _suites.AEAD_NONCE_SIZE)
-    mid = meter_id.encode("utf-8")
-    associated = b"".join(
-        (
-            bytes((ENVELOPE_VERSION, suite.wire_id, direction.value, len(mid))),
-            mid,
-            own.key_id,
-            peer.key_id,
-            encapsulation,
-            nonce,
-            _CT_LEN.pack(len(plaintext) + 16),
-        )
-    )
+    associated = b"".join((head, encapsulation, nonce, _CT_LEN.pack(len(plaintext) + 16)))
     signed = associated + aead.encrypt(nonce, plaintext, associated)
-    return signed + _suites.sign(own, signed)
+    return signed + _suites.sign(own, signed), secret
 
 
-def _expected_prefix(
-    suite: Suite, direction: Direction, meter_id: str, own: PrivateKeys, peer: PublicKeys
-) -> bytes | None:
-    """The exact header bytes an envelope we accept starts with, or None if we cannot say."""
-    if type(meter_id) is not str or not meter_id:
-        return None
-    try:
-        mid = meter_id.encode("utf-8")
-        lead = bytes((ENVELOPE_VERSION, suite.wire_id, direction.value, len(mid)))
-    except (UnicodeEncodeError, ValueError):
-        return None
-    return b"".join((lead, mid, peer.key_id, own.key_id))
-
-
-def _open(
+def _open_keyed(
     data: bytes,
     direction: Direction,
     meter_id: str,
     own: PrivateKeys,
     peer: PublicKeys,
-) -> bytes:
+) -> tuple[bytes, bytes]:
+    """The plaintext and the key encapsulation's shared secret (see `_suites`)."""
     suite = _check_pair(own, peer)
     # Fast path: one constant-time comparison of the whole clear header with the header we
     # expect (version, pinned suite, direction, meter id, sender and recipient key ids) and one
     # length check of the sections. Anything else goes to the field-by-field path below, which
     # names the fault; the fast path accepts exactly what that path accepts.
-    prefix = _expected_prefix(suite, direction, meter_id, own, peer)
+    prefix = _head(direction, meter_id, suite, peer.key_id, own.key_id)
     if prefix is not None and type(data) is bytes:
         sizes = _suites.shape(suite)
         pos = len(prefix) + sizes.encapsulation
@@ -264,12 +292,31 @@ def _open(
         ):
             signed_end = size - sizes.signature
             _suites.verify(peer, data[signed_end:], data[:signed_end])
-            aead = _suites.decapsulate(own, data[len(prefix) : pos])
+            aead, secret = _suites.decapsulate(own, data[len(prefix) : pos])
             return _suites.open_aead(
                 aead, data[pos : associated_end - 4], data[associated_end:signed_end],
                 data[:associated_end],
-            )  # fmt: skip
-    return _open_checked(data, direction, meter_id, own, peer, suite)
+            ), secret  # fmt: skip
+    return _open_checked_keyed(data, direction, meter_id, own, peer, suite)
+
+
+def _seal(
+    plaintext: bytes,
+    direction: Direction,
+    meter_id: str,
+    own: PrivateKeys,
+    peer: PublicKeys,
+    seed: bytes | None,
+) -> bytes:
+    """`_seal_keyed` without the secret."""
+    return _seal_keyed(plaintext, direction, meter_id, own, peer, seed)[0]
+
+
+def _open(
+    data: bytes, direction: Direction, meter_id: str, own: PrivateKeys, peer: PublicKeys
+) -> bytes:
+    """`_open_keyed` without the secret."""
+    return _open_keyed(data, direction, meter_id, own, peer)[0]
 
 
 def _open_checked(
@@ -280,9 +327,35 @@ def _open_checked(
     peer: PublicKeys,
     suite: Suite,
 ) -> bytes:
+    """`_open_checked_keyed` without the secret."""
+    return _open_checked_keyed(data, direction, meter_id, own, peer, suite)[0]
+
+
+def _open_checked_keyed(
+    data: bytes,
+    direction: Direction,
+    meter_id: str,
+    own: PrivateKeys,
+    peer: PublicKeys,
+    suite: Suite,
+) -> tuple[bytes, bytes]:
     """Parse and check the envelope field by field, raising the precise error for any fault."""
     env = _parse(data)
-    head = env.header
+    _check_header(env.header, direction, meter_id, own, peer, suite)
+    _suites.verify(peer, env.signature, env.signed)
+    aead, secret = _suites.decapsulate(own, env.encapsulation)
+    return _suites.open_aead(aead, env.nonce, env.ciphertext, env.associated), secret
+
+
+def _check_header(
+    head: EnvelopeHeader,
+    direction: Direction,
+    meter_id: str,
+    own: PrivateKeys,
+    peer: PublicKeys,
+    suite: Suite,
+) -> None:
+    """Check a parsed header against what we expect, raising the precise error."""
     if head.direction is not direction:
         raise WrongDirection(
             f"expected an {direction.name.lower()} envelope, got a "
@@ -308,9 +381,6 @@ def _open_checked(
             f"envelope is addressed to key {head.recipient_key_id.hex()}, ours is "
             f"{own.key_id.hex()}: not meant for us (or sealed with stale keys)"
         )
-    _suites.verify(peer, env.signature, env.signed)
-    aead = _suites.decapsulate(own, env.encapsulation)
-    return _suites.open_aead(aead, env.nonce, env.ciphertext, env.associated)
 
 
 def seal_uplink(
@@ -328,7 +398,7 @@ def seal_uplink(
     if not isinstance(uplink, Uplink):
         raise ProtocolUsageError("seal_uplink needs an Uplink")
     plaintext = encode_uplink(uplink)
-    return _seal(plaintext, Direction.UPLINK, uplink.meter_id, meter, headend, seed)
+    return _seal_keyed(plaintext, Direction.UPLINK, uplink.meter_id, meter, headend, seed)[0]
 
 
 def open_uplink(
@@ -345,12 +415,28 @@ def open_uplink(
     `meter` is the meter's pinned public keys (their suite is the pinned suite), `chain` the
     stored chain state, `not_before` the send time of the last uplink accepted (an uplink not
     newer is a replay). Returns the uplink with the new chain state; `chain` is unchanged.
+    A call (an uplink sealed by `seal_call`) opens here too; `open_call` also gives its
+    answer key.
     """
+    return _open_uplink(data, headend, meter, meter_id, chain, not_before)[0]
+
+
+def _open_uplink(
+    data: bytes,
+    headend: PrivateKeys,
+    meter: PublicKeys,
+    meter_id: str,
+    chain: HeadEndChain,
+    not_before: datetime | None,
+) -> tuple[OpenedUplink, bytes, Direction]:
+    """`open_uplink`, also returning the key encapsulation's secret and the envelope's kind."""
     if not isinstance(chain, HeadEndChain):
         raise ProtocolUsageError("open_uplink needs the meter's HeadEndChain state")
     if not_before is not None:
         _check_moment("not_before", not_before)
-    plaintext = _open(data, Direction.UPLINK, meter_id, headend, meter)
+    is_call = isinstance(data, bytes | bytearray) and data[2:3] == _CALL_KIND
+    kind = Direction.CALL if is_call else Direction.UPLINK
+    plaintext, secret = _open_keyed(data, kind, meter_id, headend, meter)
     uplink, encodings = decode_uplink_with_encodings(plaintext)
     if uplink.meter_id != meter_id:
         raise ReaddressedMessage(
@@ -363,7 +449,10 @@ def open_uplink(
             f"than the last accepted ({not_before.isoformat()}): a replay"
         )
     verdict = chain.verify_batch(uplink.registrations, encodings=encodings)
-    return OpenedUplink(uplink, verdict.chain, verdict.accepted, verdict.duplicates, verdict.stale)
+    opened = OpenedUplink(
+        uplink, verdict.chain, verdict.accepted, verdict.duplicates, verdict.stale
+    )
+    return opened, secret, kind
 
 
 def seal_downlink(
@@ -380,7 +469,7 @@ def seal_downlink(
     if not isinstance(downlink, Downlink):
         raise ProtocolUsageError("seal_downlink needs a Downlink")
     plaintext = encode_downlink(downlink)
-    return _seal(plaintext, Direction.DOWNLINK, downlink.meter_id, headend, meter, seed)
+    return _seal_keyed(plaintext, Direction.DOWNLINK, downlink.meter_id, headend, meter, seed)[0]
 
 
 def open_downlink(
@@ -391,18 +480,27 @@ def open_downlink(
     meter_id: str,
     expected_nonce: bytes,
     now: datetime,
+    answer_key: AnswerKey | None = None,
 ) -> Downlink:
     """Authenticate and decrypt a downlink for meter `meter_id`; check it is fresh.
 
     `expected_nonce` is the nonce of the meter's latest uplink (the downlink and its enable
     code must echo it), `now` the meter's clock (an enable code must not have expired).
+    `answer_key` is the key of the meter's outstanding call (`seal_call`), if it holds one:
+    an answer (`seal_answer`) opens only with the key of the call it answers; a downlink
+    sealed in full opens as before, with or without it.
     """
     if not isinstance(expected_nonce, bytes) or len(expected_nonce) != NONCE_SIZE:
         raise ProtocolUsageError(
             f"expected_nonce must be the {NONCE_SIZE}-byte nonce of the meter's latest uplink"
         )
     _check_moment("now", now)
-    plaintext = _open(data, Direction.DOWNLINK, meter_id, meter, headend)
+    if answer_key is not None and not isinstance(answer_key, AnswerKey):
+        raise ProtocolUsageError("answer_key must be the AnswerKey of the outstanding call")
+    if isinstance(data, bytes | bytearray) and len(data) > 2 and data[2] == _ANSWER_KIND:
+        plaintext = _open_answer(data, meter_id, meter, headend, answer_key)
+    else:
+        plaintext = _open_keyed(data, Direction.DOWNLINK, meter_id, meter, headend)[0]
     down = decode_downlink(plaintext)
     if down.meter_id != meter_id:
         raise ReaddressedMessage(
@@ -431,3 +529,72 @@ def open_downlink(
                 f"(meter time {now.isoformat()}); request a new one"
             )
     return down
+
+
+def _open_answer(
+    data: bytes,
+    meter_id: str,
+    own: PrivateKeys,
+    peer: PublicKeys,
+    answer_key: AnswerKey | None,
+) -> bytes:
+    """The plaintext of an answer to the call `answer_key` names; the precise error if not."""
+    suite = _check_pair(own, peer)
+    if answer_key is None:
+        raise UnexpectedAnswer(
+            f"an answer to a call reached meter {meter_id!r}, which holds no call's answer key "
+            "(it restarted, or its call was answered already): refused; the meter calls again"
+        )
+    if (
+        answer_key.suite is not suite
+        or answer_key.meter_id != meter_id
+        or answer_key.meter_key_id != own.key_id
+        or answer_key.headend_key_id != peer.key_id
+    ):
+        raise ProtocolUsageError(
+            "this answer key belongs to another meter or other keys; pass the key the "
+            "meter's own outstanding call returned"
+        )
+    # Fast path, as in `_open_keyed`: the whole clear header and the call id compared with
+    # what this call's answer starts with, one length check; anything else goes the checked
+    # way below, which names the fault.
+    head = _head(Direction.ANSWER, meter_id, suite, peer.key_id, own.key_id)
+    if head is not None and type(data) is bytes:
+        prefix = head + answer_key.call_id
+        signature_size = _suites.shape(suite).signature
+        associated_end = len(prefix) + _suites.AEAD_NONCE_SIZE + 4
+        size = len(data)
+        if (
+            associated_end <= size
+            and hmac.compare_digest(data[: len(prefix)], prefix)
+            and associated_end + _CT_LEN.unpack_from(data, associated_end - 4)[0] + signature_size
+            == size
+        ):
+            signed_end = size - signature_size
+            _suites.verify(peer, data[signed_end:], data[:signed_end])
+            return _suites.open_aead(
+                answer_key.aead(), data[len(prefix) : associated_end - 4],
+                data[associated_end:signed_end], data[:associated_end],
+            )  # fmt: skip
+    return _open_answer_checked(data, meter_id, own, peer, answer_key, suite)
+
+
+def _open_answer_checked(
+    data: bytes,
+    meter_id: str,
+    own: PrivateKeys,
+    peer: PublicKeys,
+    answer_key: AnswerKey,
+    suite: Suite,
+) -> bytes:
+    """`_open_answer` field by field, raising the precise error for any fault."""
+    env = _parse(data)
+    _check_header(env.header, Direction.ANSWER, meter_id, own, peer, suite)
+    if not hmac.compare_digest(env.encapsulation, answer_key.call_id):
+        raise AnswerForAnotherCall(
+            f"answer for meter {meter_id!r} is keyed to call {env.encapsulation.hex()}, the "
+            f"outstanding call is {answer_key.call_id.hex()}: a replayed answer or one to "
+            "another call; refused (the meter calls again)"
+        )
+    _suites.verify(peer, env.signature, env.signed)
+    return _suites.open_aead(answer_key.aead(), env.nonce, env.ciphertext, env.associated)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from sealmeter.errors import PeerError, UsageError
 
 __all__ = [
+    "AnswerForAnotherCall",
     "BadAuthCode",
     "BadSignature",
     "ChainConflict",
@@ -31,6 +32,7 @@ __all__ = [
     "SuiteDowngrade",
     "TrailingData",
     "TruncatedMessage",
+    "UnexpectedAnswer",
     "UnknownSuite",
     "UnsupportedVersion",
     "WrongDirection",
@@ -115,6 +117,22 @@ class DecryptionFailed(ProtocolPeerError):
 
 class ReplayedDownlink(ProtocolPeerError):
     """A downlink does not echo the meter's current nonce: replayed or stale."""
+
+
+class UnexpectedAnswer(ReplayedDownlink):
+    """An answer to a call arrived, but the meter holds no call's answer key.
+
+    Raised by `open_downlink` on the meter (it restarted, or the call was answered already):
+    nothing is applied; the meter calls again and gets a fresh answer.
+    """
+
+
+class AnswerForAnotherCall(ReplayedDownlink):
+    """An answer keyed to another call than the meter's outstanding one (a replay, or late).
+
+    Raised by `open_downlink` on the meter before any crypto: nothing is applied; the meter
+    waits for the answer to its latest call or calls again.
+    """
 
 
 class EnableCodeExpired(ProtocolPeerError):

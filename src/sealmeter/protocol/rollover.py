@@ -545,7 +545,7 @@ def open_announced_uplink(
             f"envelope is addressed to key {head.recipient_key_id.hex()}, ours is "
             f"{headend.key_id.hex()}"
         )
-    aead = _suites.decapsulate(headend, env.encapsulation)
+    aead, _ = _suites.decapsulate(headend, env.encapsulation)
     plaintext = _suites.open_aead(aead, env.nonce, env.ciphertext, env.associated)
     uplink, encodings = decode_uplink_with_encodings(plaintext)
     if uplink.meter_id != meter_id:

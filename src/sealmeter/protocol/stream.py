@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 
 from sealmeter.protocol import _suites
+from sealmeter.protocol._answerkey import CALL_ID_SIZE
 from sealmeter.protocol.envelope import ENVELOPE_VERSION, Direction
 from sealmeter.protocol.errors import (
     MalformedMessage,
@@ -42,7 +43,9 @@ def envelope_length(prefix: bytes) -> int | None:
     _check_start(prefix)
     suite = Suite.from_wire_id(prefix[1])
     shape = _suites.shape(suite)
-    fixed = 4 + prefix[3] + 16 + shape.encapsulation + _suites.AEAD_NONCE_SIZE
+    # an answer carries its call's id where other envelopes carry the key encapsulation
+    encapsulation = CALL_ID_SIZE if prefix[2] == Direction.ANSWER.value else shape.encapsulation
+    fixed = 4 + prefix[3] + 16 + encapsulation + _suites.AEAD_NONCE_SIZE
     if len(prefix) < fixed + 4:
         return None
     ct_len: int = _U32.unpack_from(prefix, fixed)[0]
