@@ -170,3 +170,27 @@ def test_demo_runs_a_small_fleet_over_http(tmp_path: Path) -> None:
         and ledger["faults"]["survived"] == ledger["faults"]["injected"]
     )
     assert result.exit_code == (0 if healthy else 1)
+
+
+def test_the_crypto_timer_counts_answer_keys_and_puts_everything_back() -> None:
+    import sealmeter.protocol.answer as answer
+    from sealmeter.benchmarks.fleet import crypto_timer
+    from sealmeter.protocol import Suite, generate_keys
+    from sealmeter.protocol._answerkey import derive_answer_key
+
+    keys = generate_keys(Suite.EC_MODERN)
+    original = answer.derive_answer_key
+    with crypto_timer() as spent:
+        assert answer.derive_answer_key is not original
+        answer.derive_answer_key(
+            Suite.EC_MODERN,
+            b"\x01" * 32,
+            b"a sealed call",
+            meter_id="m1",
+            meter_key_id=keys.key_id,
+            headend_key_id=keys.key_id,
+            nonce=b"\x02" * 16,
+        )
+        after_one = spent[0]
+    assert after_one > 0
+    assert answer.derive_answer_key is original is derive_answer_key

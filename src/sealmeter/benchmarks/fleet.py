@@ -17,12 +17,16 @@ JSON says (`workers`, `batch_minutes`, `feed_minutes`, `setup`):
   as it is (`Meter.feed_intervals`, a day per call); 60 sums four quarters first.
 
 Time in cryptography (`crypto_s`) is measured by timing the protocol's primitives (key
-encapsulation and decapsulation, signing and verification, AEAD opening, the MAC chain) and
-the meter's sealing of its secrets, in every worker, summed; `crypto_share` divides it by
-the workers' summed wall time. Beside it, the bare cost of one exchange's public-key work (2
-signatures, 2 verifications, 2 X25519 key agreements, 2 AEAD seals and opens) is measured in
-the same run. The time inside the meters (feeding, sealing uplinks, opening downlinks) and
-inside the head-end's ingest is reported too, to show where the rest goes.
+encapsulation and decapsulation, the answer key's derivation, signing and verification, AEAD
+opening, the meter's MAC chain) and the meter's sealing of its secrets, in every worker,
+summed; `crypto_share` divides it by the workers' summed wall time. It leaves out crypto
+calls made inline, so it errs low: AEAD encryption inside a seal, the head-end's chain check
+(two HMAC-SHA256 and a SHA-256 per registration, in `HeadEndChain.verify_batch`) and its
+sealing of chain state at rest. Beside it, the bare cost of one exchange (a call and its
+answer: 2 signatures and 2 verifications, 2 X25519 key agreements, 4 HKDF, 2 AEAD seals and
+opens) is measured in the same run. The time inside the meters (feeding, sealing uplinks,
+opening downlinks) and inside the head-end's ingest is reported too, to show where the rest
+goes.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ def crypto_timer() -> Iterator[list[float]]:
     import sealmeter.meter._core as meter_core
     import sealmeter.meter.module as meter_module
     import sealmeter.protocol._suites as suites
+    import sealmeter.protocol.answer as answer
     import sealmeter.protocol.chain as chain
 
     spent = [0.0]
@@ -61,6 +66,7 @@ def crypto_timer() -> Iterator[list[float]]:
         (suites, "verify"),
         (suites, "open_aead"),
         (chain, "_mac"),
+        (answer, "derive_answer_key"),  # HKDF of the call's shared secret, both ends
         # the module seals its chain state where it uses it: provisioning and boot in
         # `module`, every registration in `_core`
         (meter_module, "seal_secret"),
@@ -109,24 +115,41 @@ def _time_calls(obj: Any, names: tuple[str, ...], total: list[float]) -> None:
 
 
 def bare_exchange_crypto_s(rounds: int = 200) -> float:
-    """Seconds for the bare public-key work of one exchange (ec-modern suite), averaged."""
+    """Seconds for the bare crypto of one exchange (ec-modern suite, a call and its answer).
+
+    The call: an ephemeral X25519 key, a key agreement at each end, HKDF of the content key
+    and of the answer key at each end, AEAD seal and open, an Ed25519 signature and its
+    verification. The answer: AEAD seal and open under the answer key, a signature and its
+    verification (no key agreement: that is what answers keyed by their call save).
+    """
+    from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
     from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-    sig_a, sig_b = ed25519.Ed25519PrivateKey.generate(), ed25519.Ed25519PrivateKey.generate()
-    kx_a, kx_b = x25519.X25519PrivateKey.generate(), x25519.X25519PrivateKey.generate()
-    body = os.urandom(600)
+    meter_sig, head_sig = ed25519.Ed25519PrivateKey.generate(), ed25519.Ed25519PrivateKey.generate()
+    head_kx = x25519.X25519PrivateKey.generate()
+    head_pub = head_kx.public_key()
+    body, nonce = os.urandom(600), b"\x00" * 12
+
+    def kdf(secret: bytes, info: bytes) -> bytes:
+        return HKDF(hashes.SHA256(), 32, None, info).derive(secret)
+
     began = time.perf_counter()
     for _ in range(rounds):
-        for signer, peer, kx, other in ((sig_a, sig_b, kx_a, kx_b), (sig_b, sig_a, kx_b, kx_a)):
-            eph = x25519.X25519PrivateKey.generate()
-            secret = eph.exchange(other.public_key())
-            aead = ChaCha20Poly1305(secret)
-            sealed = aead.encrypt(b"\x00" * 12, body, None)
-            sig = signer.sign(sealed)
-            signer.public_key().verify(sig, sealed)
-            ChaCha20Poly1305(other.exchange(eph.public_key())).decrypt(b"\x00" * 12, sealed, None)
-            del peer, kx
+        eph = x25519.X25519PrivateKey.generate()  # the meter seals its call
+        shared = eph.exchange(head_pub)
+        call = ChaCha20Poly1305(kdf(shared, b"content")).encrypt(nonce, body, None)
+        sig = meter_sig.sign(call)
+        answer_key = kdf(shared, b"answer")
+        meter_sig.public_key().verify(sig, call)  # the head-end opens it
+        shared = head_kx.exchange(eph.public_key())
+        ChaCha20Poly1305(kdf(shared, b"content")).decrypt(nonce, call, None)
+        answer_key = kdf(shared, b"answer")
+        answer = ChaCha20Poly1305(answer_key).encrypt(nonce, body, None)  # and answers
+        sig = head_sig.sign(answer)
+        head_sig.public_key().verify(sig, answer)  # the meter opens the answer
+        ChaCha20Poly1305(answer_key).decrypt(nonce, answer, None)
     return (time.perf_counter() - began) / rounds
 
 
