@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import groupby
 from typing import Any
 
 from sqlalchemy import Connection, Table, and_, bindparam, update
@@ -26,9 +27,10 @@ from sealmeter.store._records import (
     RejectionReason,
     Severity,
 )
-from sealmeter.store.errors import ConcurrentUpdate
+from sealmeter.store.errors import ConcurrentUpdate, StoreUsageError
 
 __all__ = [
+    "PLAIN_COLUMNS",
     "REGISTRATION_COLUMNS",
     "IngestBatch",
     "MeterAdvance",
@@ -40,6 +42,7 @@ __all__ = [
     "ScheduleConfirmation",
     "alert_row",
     "insert_ignore",
+    "widen_plain",
     "write_batch",
 ]
 
@@ -143,6 +146,49 @@ REGISTRATION_COLUMNS = (
 )
 """Column order of a prepared registration row (`IngestBatch.registration_rows`)."""
 
+PLAIN_COLUMNS = (
+    "meter_id",
+    "seq",
+    "kind",
+    "time_us",
+    "schedule_version",
+    "registers",
+    "usage",
+    "charge",
+    "auth_code",
+    "received_us",
+)
+"""Column order of a plain registration row: one that names no schedule (`schedule_id` is
+empty), carries no segment start and has no recomputed charge. Those three columns are
+constants of the insert statement (`''`, NULL, NULL) instead of parameters bound per row:
+SQLite's driver binds each parameter separately (a `None` or `bytes` through its adapter
+lookup), so three fewer parameters make each row's insert measurably cheaper."""
+
+_PLAIN_VALUES = tuple(
+    {"start_us": "NULL", "schedule_id": "''", "expected_charge": "NULL"}.get(c, c)
+    for c in REGISTRATION_COLUMNS
+)
+
+
+def widen_plain(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A plain row (`PLAIN_COLUMNS`) as the full row (`REGISTRATION_COLUMNS`) it stores."""
+    meter_id, seq, kind, time_us, version, registers, usage, charge, auth_code, received = row
+    return (
+        meter_id,
+        seq,
+        kind,
+        None,
+        time_us,
+        "",
+        version,
+        registers,
+        usage,
+        charge,
+        None,
+        auth_code,
+        received,
+    )
+
 
 @dataclass(slots=True)
 class IngestBatch:
@@ -151,7 +197,8 @@ class IngestBatch:
     advances: list[MeterAdvance] = field(default_factory=list)
     uplinks: list[NewUplink] = field(default_factory=list)
     registrations: list[RegistrationRecord] = field(default_factory=list)
-    # registrations already in stored form (REGISTRATION_COLUMNS order): the hot path's rows
+    # registrations already in stored form, the hot path's rows: each in REGISTRATION_COLUMNS
+    # order, or in PLAIN_COLUMNS order (told apart by their length); stored in list order
     registration_rows: list[tuple[Any, ...]] = field(default_factory=list)
     enable_codes: list[NewEnableCode] = field(default_factory=list)
     alerts: list[NewAlert] = field(default_factory=list)
@@ -304,7 +351,17 @@ def write_batch(conn: Connection, batch: IngestBatch, hook: Hook | None = None) 
     if batch.registrations or batch.registration_rows:
         rows = [_registration_row(r) for r in batch.registrations]
         rows.extend(batch.registration_rows)
-        insert_tuples(conn, s.registrations, REGISTRATION_COLUMNS, rows, True)
+        # consecutive rows of one form go in one statement, so storage order is list order
+        for width, run in groupby(rows, len):
+            if width == _FULL_WIDTH:
+                insert_tuples(conn, s.registrations, REGISTRATION_COLUMNS, list(run), True)
+            elif width == _PLAIN_WIDTH:
+                _insert_plain(conn, list(run))
+            else:
+                raise StoreUsageError(
+                    f"a registration row has {width} values; give {_FULL_WIDTH} "
+                    f"(REGISTRATION_COLUMNS) or {_PLAIN_WIDTH} (PLAIN_COLUMNS)"
+                )
         step("registrations")
     if batch.alerts:
         insert_ignore(conn, s.alerts, [alert_row(a) for a in batch.alerts])
@@ -403,6 +460,30 @@ def write_batch(conn: Connection, batch: IngestBatch, hook: Hook | None = None) 
             False,
         )
         step("enable_codes")
+
+
+_FULL_WIDTH = len(REGISTRATION_COLUMNS)
+_PLAIN_WIDTH = len(PLAIN_COLUMNS)
+
+
+def _insert_plain(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Insert-or-ignore plain rows (`PLAIN_COLUMNS`) with the constant columns in the SQL."""
+    names = ", ".join(REGISTRATION_COLUMNS)
+    if conn.dialect.name == "postgresql":
+        table = s.registrations
+        arrays = ", ".join(
+            f"%s::{table.c[c].type.compile(dialect=conn.dialect)}[]" for c in PLAIN_COLUMNS
+        )
+        picked = ", ".join(f"x.{c}" if c in PLAIN_COLUMNS else c for c in _PLAIN_VALUES)
+        sql = (
+            f"INSERT INTO registrations ({names}) SELECT {picked} "  # noqa: S608 - fixed text
+            f"FROM unnest({arrays}) AS x({', '.join(PLAIN_COLUMNS)}) ON CONFLICT DO NOTHING"
+        )
+        conn.exec_driver_sql(sql, tuple(list(column) for column in zip(*rows, strict=True)))
+        return
+    marks = ", ".join("?" if c in PLAIN_COLUMNS else c for c in _PLAIN_VALUES)
+    sql = f"INSERT OR IGNORE INTO registrations ({names}) VALUES ({marks})"  # noqa: S608
+    conn.exec_driver_sql(sql, rows)
 
 
 def _registration_row(r: RegistrationRecord) -> tuple[Any, ...]:
