@@ -1,0 +1,140 @@
+"""Plain registration rows (`PLAIN_COLUMNS`): stored exactly like full rows, on both databases.
+
+The ingest hot path hands the store registrations that name no schedule in a shorter row
+form; the store fills the constant columns in its statement. These tests pin that such a
+row reads back as the same record as its full form, that duplicates are still ignored, that
+a batch mixing both forms keeps its order, and that a row of any other width is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from sealmeter.store import (
+    IngestBatch,
+    MeterAdvance,
+    MeterRecord,
+    MeterState,
+    NewMeter,
+    Store,
+    StoreUsageError,
+)
+from sealmeter.store._batch import PLAIN_COLUMNS, REGISTRATION_COLUMNS, widen_plain
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+T0_US = int(T0.timestamp()) * 1_000_000
+
+
+def _meter(meter_id: str) -> NewMeter:
+    rec = MeterRecord(
+        meter_id=meter_id,
+        customer_ref="c1",
+        suite="ec-modern",
+        feeder="F1",
+        schedule_id=None,
+        credit_frame=timedelta(days=7),
+        report_interval=timedelta(days=1),
+        state=MeterState.PROVISIONED,
+        key_version=1,
+        provisioned_at=T0,
+        last_seq=0,
+        last_seen=None,
+    )
+    return NewMeter(rec, b"pk-" + meter_id.encode(), b"chain-0")
+
+
+def _plain(meter_id: str, seq: int, kind: str = "real_time") -> tuple[Any, ...]:
+    row = {
+        "meter_id": meter_id,
+        "seq": seq,
+        "kind": kind,
+        "time_us": T0_US + seq * 3_600_000_000 + 17,
+        "schedule_version": 0,
+        "registers": f'[["1.8.1",{seq},"0.{seq:02d}",null],["1.8.2",3,"1E+2",null]]',
+        "usage": seq + 3,
+        "charge": f"{Decimal(f'0.{seq:02d}') + Decimal('1E+2')}",
+        "auth_code": bytes([seq]) * 32,
+        "received_us": T0_US + 99,
+    }
+    return tuple(row[c] for c in PLAIN_COLUMNS)
+
+
+def _advance(meter_id: str, old: int, new: int) -> MeterAdvance:
+    return MeterAdvance(meter_id, old, new, f"chain-{new}".encode(), T0, activate=True)
+
+
+def test_a_plain_row_reads_back_as_its_full_row_would(store: Store) -> None:
+    store.add_meter(_meter("p1"))
+    store.add_meter(_meter("f1"))
+    plain = [_plain("p1", s, kind) for s, kind in ((1, "real_time"), (2, "status"))]
+    full = [widen_plain(_plain("f1", s, kind)) for s, kind in ((1, "real_time"), (2, "status"))]
+    assert all(len(r) == len(REGISTRATION_COLUMNS) for r in full)
+    store.write_batch(
+        IngestBatch(
+            advances=[_advance("p1", 0, 2), _advance("f1", 0, 2)],
+            registration_rows=plain + full,
+        )
+    )
+    got_plain = store.list_registrations(meter_id="p1").items
+    got_full = store.list_registrations(meter_id="f1").items
+    assert [r.seq for r in got_plain] == [1, 2]
+    assert [r.kind for r in got_plain] == ["real_time", "status"]
+    assert got_plain[0].schedule_id == ""
+    assert got_plain[0].start is None
+    assert got_plain[0].expected_charge is None
+    assert got_plain[0].charge == Decimal("100.01")
+    assert got_plain[0].time == T0 + timedelta(hours=1, microseconds=17)
+    for p, f in zip(got_plain, got_full, strict=True):
+        assert p == replace(f, meter_id="p1")
+
+
+def test_plain_duplicates_are_stored_once(store: Store) -> None:
+    store.add_meter(_meter("p1"))
+    store.write_batch(
+        IngestBatch(
+            advances=[_advance("p1", 0, 2)], registration_rows=[_plain("p1", 1), _plain("p1", 2)]
+        )
+    )
+    store.write_batch(
+        IngestBatch(
+            advances=[_advance("p1", 2, 3)],
+            registration_rows=[_plain("p1", 2), _plain("p1", 3), _plain("p1", 3)],
+        )
+    )
+    assert [r.seq for r in store.list_registrations(meter_id="p1").items] == [1, 2, 3]
+    assert store.counts()["registrations"] == 3
+
+
+def test_a_batch_mixing_both_forms_is_stored_in_its_order(store: Store) -> None:
+    store.add_meter(_meter("m1"))
+    rows = [
+        _plain("m1", 1),
+        _plain("m1", 2),
+        widen_plain(_plain("m1", 3)),
+        _plain("m1", 4),
+        widen_plain(_plain("m1", 5)),
+    ]
+    store.write_batch(IngestBatch(advances=[_advance("m1", 0, 5)], registration_rows=rows))
+    page = store.list_registrations(limit=2)
+    seqs = [r.seq for r in page.items]
+    while page.next_cursor is not None:
+        page = store.list_registrations(limit=2, cursor=page.next_cursor)
+        seqs += [r.seq for r in page.items]
+    assert seqs == [1, 2, 3, 4, 5]  # storage order (the listing's key) is the batch's order
+
+
+@pytest.mark.parametrize("width", [0, 9, 11, 12, 14])
+def test_a_row_of_another_width_is_refused_and_nothing_is_written(store: Store, width: int) -> None:
+    store.add_meter(_meter("m1"))
+    bad = tuple(range(width))
+    with pytest.raises(StoreUsageError, match=f"has {width} values"):
+        store.write_batch(
+            IngestBatch(advances=[_advance("m1", 0, 2)], registration_rows=[_plain("m1", 1), bad])
+        )
+    assert store.counts()["registrations"] == 0
+    assert store.get_meter("m1").record.last_seq == 0
