@@ -8,6 +8,7 @@ a batch mixing both forms keeps its order, and that a row of any other width is 
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -23,8 +24,14 @@ from sealmeter.store import (
     NewMeter,
     Store,
     StoreUsageError,
+    walk_pages,
 )
-from sealmeter.store._batch import PLAIN_COLUMNS, REGISTRATION_COLUMNS, widen_plain
+from sealmeter.store._batch import (
+    PLAIN_COLUMNS,
+    REGISTRATION_COLUMNS,
+    SQLITE_CHUNK,
+    widen_plain,
+)
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 T0_US = int(T0.timestamp()) * 1_000_000
@@ -138,3 +145,31 @@ def test_a_row_of_another_width_is_refused_and_nothing_is_written(store: Store, 
         )
     assert store.counts()["registrations"] == 0
     assert store.get_meter("m1").record.last_seq == 0
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_many_rows_in_chunks_keep_order_and_skip_every_duplicate(store: Store, seed: int) -> None:
+    """More rows than one multi-row statement holds (SQLite: `SQLITE_CHUNK` a statement),
+    both forms mixed at random, duplicates inside a chunk, across chunks and of rows stored
+    by an earlier batch: each registration is stored once, in the batch's order."""
+    rng = random.Random(seed)
+    store.add_meter(_meter("m1"))
+    store.write_batch(
+        IngestBatch(
+            advances=[_advance("m1", 0, 5)],
+            registration_rows=[_plain("m1", s) for s in range(1, 6)],
+        )
+    )
+    rows: list[tuple[Any, ...]] = []
+    for seq in range(6, 6 + 3 * SQLITE_CHUNK + 7):
+        row = _plain("m1", seq) if rng.random() < 0.8 else widen_plain(_plain("m1", seq))
+        rows.append(row)
+        if rng.random() < 0.1:
+            rows.append(row)  # the same registration again, right after
+        if rng.random() < 0.1:
+            rows.append(_plain("m1", rng.randrange(1, seq + 1)))  # an earlier one again
+    last = 5 + 3 * SQLITE_CHUNK + 7
+    store.write_batch(IngestBatch(advances=[_advance("m1", 5, last)], registration_rows=rows))
+    seqs = [r.seq for r in walk_pages(lambda c: store.list_registrations(cursor=c, limit=100))]
+    assert seqs == list(range(1, last + 1)), f"seed {seed}"
+    assert store.counts()["registrations"] == last
