@@ -245,7 +245,12 @@ def insert_tuples(
     rows: list[tuple[Any, ...]],
     ignore: bool,
 ) -> None:
-    """Insert rows given as tuples in `cols` order through the driver's executemany."""
+    """Insert rows given as tuples in `cols` order, in list order, as one batched insert.
+
+    PostgreSQL: one `INSERT ... SELECT FROM unnest(...)` for all rows; SQLite: statements
+    of `SQLITE_CHUNK` rows (`sqlite_insert_many`). `ignore` adds insert-or-ignore on any
+    unique constraint.
+    """
     if not rows:
         return
     names = ", ".join(cols)
@@ -295,9 +300,9 @@ def sqlite_insert_many(
 
 
 def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]], ignore: bool) -> None:
-    """Insert many rows through the driver's executemany (the hot path's bulk insert).
+    """Insert many rows given as dicts as one batched insert (see `insert_tuples`).
 
-    SQLAlchemy's per-row parameter processing is skipped: the statement is one fixed INSERT of
+    SQLAlchemy's per-row parameter processing is skipped: the statements are fixed INSERTs of
     our own column names, `ignore` adds insert-or-ignore on any unique constraint.
     """
     if not rows:
