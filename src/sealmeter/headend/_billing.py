@@ -117,7 +117,7 @@ def plain_rows(
     property test proves it). They leave out the columns that are constant for such a
     registration (no schedule, no segment start, no recomputed charge), which the store
     fills in its statement, and are built with fewer calls per registration: the
-    registers' JSON by concatenation (no list of parts for the usual two registers), the
+    registers' JSON by one %-format (no list of parts for the usual two registers), the
     kind's stored name from a table, the instant in microseconds as one integer division.
     Raises `HeadEndError` for a registration that names a schedule.
     """
@@ -126,6 +126,7 @@ def plain_rows(
     one_us = _ONE_US
     kinds = _KIND_NAMES
     zero = _ZERO
+    one, two = _ONE_REGISTER, _TWO_REGISTERS
     append = out.append
     for reg in regs:
         if reg.schedule_id:
@@ -140,20 +141,13 @@ def plain_rows(
             ub = b.usage
             ca = a.charge
             cb = b.charge
-            text = (
-                "[["
-                + (quoted.get(a.obis) or _quoted(a.obis))
-                + ","
-                + str(ua)
-                + ',"'
-                + str(ca)
-                + '",null],['
-                + (quoted.get(b.obis) or _quoted(b.obis))
-                + ","
-                + str(ub)
-                + ',"'
-                + str(cb)
-                + '",null]]'
+            text = two % (
+                quoted.get(a.obis) or _quoted(a.obis),
+                ua,
+                ca,
+                quoted.get(b.obis) or _quoted(b.obis),
+                ub,
+                cb,
             )
             usage = ua + ub
             charge = zero + ca + cb  # from zero, as the general builder sums (same exponent)
@@ -166,22 +160,14 @@ def plain_rows(
                 c = r.charge
                 usage += u
                 charge += c
-                parts.append(
-                    "["
-                    + (quoted.get(r.obis) or _quoted(r.obis))
-                    + ","
-                    + str(u)
-                    + ',"'
-                    + str(c)
-                    + '",null]'
-                )
+                parts.append(one % (quoted.get(r.obis) or _quoted(r.obis), u, c))
             text = "[" + ",".join(parts) + "]"
         t = reg.time
         append(
             (
                 meter_id,
                 reg.seq,
-                kinds[reg.kind],
+                kinds[reg.kind._value_],  # by value: an Enum member hashes in Python
                 ((t if t.tzinfo is UTC else t.astimezone(UTC)) - epoch) // one_us,
                 reg.schedule_version,
                 text,
@@ -194,7 +180,9 @@ def plain_rows(
 
 
 _ONE_US = timedelta(microseconds=1)
-_KIND_NAMES = {kind: kind._name_.lower() for kind in RegistrationKind}
+_KIND_NAMES = {kind._value_: kind._name_.lower() for kind in RegistrationKind}
+_ONE_REGISTER = '[%s,%s,"%s",null]'  # quoted name, usage, charge (str() of each)
+_TWO_REGISTERS = "[" + _ONE_REGISTER + "," + _ONE_REGISTER + "]"
 
 
 _QUOTED: dict[str, str] = {}
