@@ -1,9 +1,10 @@
-"""Plain registration rows (`PLAIN_COLUMNS`): stored exactly like full rows, on both databases.
+"""The ingest hot path's store shortcuts, on both databases: plain rows, positional reads.
 
 The ingest hot path hands the store registrations that name no schedule in a shorter row
 form; the store fills the constant columns in its statement. These tests pin that such a
 row reads back as the same record as its full form, that duplicates are still ignored, that
-a batch mixing both forms keeps its order, and that a row of any other width is refused.
+a batch mixing both forms keeps its order, and that a row of any other width is refused;
+and that the batch read's meters (read by position) equal those read by column name.
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ from sealmeter.store import (
     StoreUsageError,
     walk_pages,
 )
+from sealmeter.store import _schema as s
 from sealmeter.store._batch import (
     PLAIN_COLUMNS,
     REGISTRATION_COLUMNS,
     SQLITE_CHUNK,
     widen_plain,
 )
+from sealmeter.store._rows import METER_COLUMNS
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 T0_US = int(T0.timestamp()) * 1_000_000
@@ -173,3 +176,36 @@ def test_many_rows_in_chunks_keep_order_and_skip_every_duplicate(store: Store, s
     seqs = [r.seq for r in walk_pages(lambda c: store.list_registrations(cursor=c, limit=100))]
     assert seqs == list(range(1, last + 1)), f"seed {seed}"
     assert store.counts()["registrations"] == last
+
+
+def test_the_batch_read_gives_the_meters_get_meter_gives(store: Store) -> None:
+    """`load_for_ingest` reads meter rows by position (`stored_meter_from_values`): the
+    same records as the by-name reader, with every optional column set and unset."""
+    store.add_meter(_meter("a1"))
+    store.add_meter(_meter("b2"))
+    store.write_batch(IngestBatch(advances=[_advance("a1", 0, 4)]))
+    store.update_meter(
+        "a1",
+        state=MeterState.BLOCKED.value,
+        blocked_reason="fraud suspected",
+        pending_command="unblock",
+        schedule_id="tariff-1",
+        feeder="F9",
+        last_seen_us=T0_US + 123_456_789,
+        credit_frame_s=86_401,
+        report_interval_s=3_599,
+        rollover=b"rollover-state",
+    )
+    fast, _pending, _disputed = store.load_for_ingest_with_disputes(["a1", "b2", "nope"])
+    assert set(fast) == {"a1", "b2"}
+    for meter_id in ("a1", "b2"):
+        assert fast[meter_id] == store.get_meter(meter_id)
+    assert fast["a1"].record.last_seen == T0 + timedelta(seconds=123, microseconds=456_789)
+    assert fast["a1"].record.state is MeterState.BLOCKED
+    assert fast["b2"].record.last_seen is None
+
+
+def test_the_positional_meter_columns_are_the_tables() -> None:
+    """A column added to `meters` must be added to `METER_COLUMNS` too (or the batch read
+    would take one column for another)."""
+    assert tuple(c.name for c in s.meters.columns) == METER_COLUMNS
