@@ -18,6 +18,7 @@ from sealmeter.headend._billing import plain_rows, registration_row
 from sealmeter.headend.testing import MeterSide
 from sealmeter.headend.verify_bill import verify_export
 from sealmeter.protocol import RegisterUsage, Registration, RegistrationKind
+from sealmeter.store._batch import widen_plain
 from tests.headend.conftest import T0
 from tests.store.conftest import Database
 
@@ -275,7 +276,61 @@ def test_the_fast_rows_equal_the_general_ones(
     ]
     fast: list[tuple[object, ...]] = []
     plain_rows("m", made, 42, fast)
-    assert fast == [registration_row("m", reg, None, 42)[0] for reg in made]
+    assert [widen_plain(row) for row in fast] == [
+        registration_row("m", reg, None, 42)[0] for reg in made
+    ]
+
+
+_MONEY = st.builds(
+    lambda mantissa, exponent: Decimal(mantissa).scaleb(exponent),
+    st.integers(0, 10**12),
+    st.integers(-12, 12),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    regs=st.lists(
+        st.tuples(
+            st.lists(
+                st.tuples(
+                    st.sampled_from(["1.8.1", "1.8.2", "2.8.0", "x\\y"]),
+                    st.integers(0, 2**40),
+                    _MONEY,
+                ),
+                max_size=3,
+                unique_by=lambda x: x[0],
+            ),
+            st.integers(-(10**9), 10**9),  # seconds from T0, before 1970 too
+            st.integers(0, 999_999),
+            st.sampled_from(list(RegistrationKind)),
+        ),
+        max_size=6,
+    )
+)
+def test_the_fast_rows_equal_the_general_ones_for_any_amount_kind_and_instant(
+    regs: list[tuple[list[tuple[str, int, Decimal]], int, int, RegistrationKind]],
+) -> None:
+    """`plain_rows` equals `registration_row` for amounts with any exponent (sums keep the
+    general builder's exponent), every kind, zero to three registers, any microsecond."""
+    made = [
+        Registration(
+            seq=i + 1,
+            kind=kind,
+            meter_id="m",
+            registers=tuple(RegisterUsage(o, u, c) for o, u, c in registers),
+            schedule_id="",
+            schedule_version=0,
+            time=T0 + timedelta(seconds=s, microseconds=us),
+            auth_code=bytes([i]) * 16,
+        )
+        for i, (registers, s, us, kind) in enumerate(regs)
+    ]
+    fast: list[tuple[object, ...]] = []
+    plain_rows("m", made, 7, fast)
+    assert [widen_plain(row) for row in fast] == [
+        registration_row("m", reg, None, 7)[0] for reg in made
+    ]
 
 
 def test_tiers_count_the_usage_of_earlier_registrations_of_the_same_batch(

@@ -81,7 +81,7 @@ from sealmeter.store import (
     Store,
     StoredMeter,
 )
-from sealmeter.store._batch import REGISTRATION_COLUMNS
+from sealmeter.store._batch import REGISTRATION_COLUMNS, widen_plain
 from sealmeter.store._convert import registers_from_json, to_us, us_to_dt
 
 __all__ = ["REJECTION_ANSWER", "Ingestor"]
@@ -119,6 +119,7 @@ _ROW_METER, _ROW_SEQ, _ROW_TIME, _ROW_SCHEDULE, _ROW_VERSION, _ROW_REGISTERS = (
     REGISTRATION_COLUMNS.index(c)
     for c in ("meter_id", "seq", "time_us", "schedule_id", "schedule_version", "registers")
 )
+_FULL_ROW = len(REGISTRATION_COLUMNS)  # a shorter row is a plain one (PLAIN_COLUMNS)
 _CHAIN_CACHE_MAX = 100_000  # meters whose opened chain state is kept between batches
 
 
@@ -681,8 +682,9 @@ class Ingestor:
                     [(r.register, r.usage) for r in rec.registers],
                 )
         if view.rows:  # rows of this meter already in the batch (rare: tiers start mid-batch)
-            for row in rows:
-                if row[_ROW_METER] == meter_id:
+            for any_row in rows:
+                if any_row[_ROW_METER] == meter_id:
+                    row = any_row if len(any_row) == _FULL_ROW else widen_plain(any_row)
                     state = self._replay(
                         state,
                         row[_ROW_SEQ],

@@ -49,6 +49,7 @@ from sealmeter.store.errors import (
     StoreConfigError,
     StoreError,
     StoreUnavailable,
+    StoreUsageError,
 )
 
 __all__ = [
@@ -91,6 +92,7 @@ __all__ = [
     "StoreConfigError",
     "StoreError",
     "StoreUnavailable",
+    "StoreUsageError",
     "StoredMeter",
     "current_revision",
     "drop_schema",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import chain, groupby
 from typing import Any
 
 from sqlalchemy import Connection, Table, and_, bindparam, update
@@ -26,10 +27,12 @@ from sealmeter.store._records import (
     RejectionReason,
     Severity,
 )
-from sealmeter.store.errors import ConcurrentUpdate
+from sealmeter.store.errors import ConcurrentUpdate, StoreUsageError
 
 __all__ = [
+    "PLAIN_COLUMNS",
     "REGISTRATION_COLUMNS",
+    "SQLITE_CHUNK",
     "IngestBatch",
     "MeterAdvance",
     "NewAlert",
@@ -40,6 +43,8 @@ __all__ = [
     "ScheduleConfirmation",
     "alert_row",
     "insert_ignore",
+    "sqlite_insert_many",
+    "widen_plain",
     "write_batch",
 ]
 
@@ -143,6 +148,49 @@ REGISTRATION_COLUMNS = (
 )
 """Column order of a prepared registration row (`IngestBatch.registration_rows`)."""
 
+PLAIN_COLUMNS = (
+    "meter_id",
+    "seq",
+    "kind",
+    "time_us",
+    "schedule_version",
+    "registers",
+    "usage",
+    "charge",
+    "auth_code",
+    "received_us",
+)
+"""Column order of a plain registration row: one that names no schedule (`schedule_id` is
+empty), carries no segment start and has no recomputed charge. Those three columns are
+constants of the insert statement (`''`, NULL, NULL) instead of parameters bound per row:
+SQLite's driver binds each parameter separately (a `None` or `bytes` through its adapter
+lookup), so three fewer parameters make each row's insert measurably cheaper."""
+
+_PLAIN_VALUES = tuple(
+    {"start_us": "NULL", "schedule_id": "''", "expected_charge": "NULL"}.get(c, c)
+    for c in REGISTRATION_COLUMNS
+)
+
+
+def widen_plain(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A plain row (`PLAIN_COLUMNS`) as the full row (`REGISTRATION_COLUMNS`) it stores."""
+    meter_id, seq, kind, time_us, version, registers, usage, charge, auth_code, received = row
+    return (
+        meter_id,
+        seq,
+        kind,
+        None,
+        time_us,
+        "",
+        version,
+        registers,
+        usage,
+        charge,
+        None,
+        auth_code,
+        received,
+    )
+
 
 @dataclass(slots=True)
 class IngestBatch:
@@ -151,7 +199,8 @@ class IngestBatch:
     advances: list[MeterAdvance] = field(default_factory=list)
     uplinks: list[NewUplink] = field(default_factory=list)
     registrations: list[RegistrationRecord] = field(default_factory=list)
-    # registrations already in stored form (REGISTRATION_COLUMNS order): the hot path's rows
+    # registrations already in stored form, the hot path's rows: each in REGISTRATION_COLUMNS
+    # order, or in PLAIN_COLUMNS order (told apart by their length); stored in list order
     registration_rows: list[tuple[Any, ...]] = field(default_factory=list)
     enable_codes: list[NewEnableCode] = field(default_factory=list)
     alerts: list[NewAlert] = field(default_factory=list)
@@ -196,7 +245,12 @@ def insert_tuples(
     rows: list[tuple[Any, ...]],
     ignore: bool,
 ) -> None:
-    """Insert rows given as tuples in `cols` order through the driver's executemany."""
+    """Insert rows given as tuples in `cols` order, in list order, as one batched insert.
+
+    PostgreSQL: one `INSERT ... SELECT FROM unnest(...)` for all rows; SQLite: statements
+    of `SQLITE_CHUNK` rows (`sqlite_insert_many`). `ignore` adds insert-or-ignore on any
+    unique constraint.
+    """
     if not rows:
         return
     names = ", ".join(cols)
@@ -209,17 +263,46 @@ def insert_tuples(
         sql = f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays}){tail}"  # noqa: S608
         conn.exec_driver_sql(sql, tuple(list(column) for column in zip(*rows, strict=True)))
         return
-    else:
-        marks = ", ".join(["?"] * len(cols))
-        verb = "INSERT OR IGNORE" if ignore else "INSERT"
-        sql = f"{verb} INTO {table.name} ({names}) VALUES ({marks})"
-    conn.exec_driver_sql(sql, rows)
+    verb = "INSERT OR IGNORE" if ignore else "INSERT"
+    sqlite_insert_many(
+        conn,
+        f"{verb} INTO {table.name} ({names}) VALUES ",
+        f"({', '.join(['?'] * len(cols))})",
+        rows,
+    )
+
+
+SQLITE_CHUNK = 64
+"""Rows per multi-row INSERT on SQLite (at most 13 x 64 = 832 parameters per statement)."""
+
+
+def sqlite_insert_many(
+    conn: Connection, head: str, one_row: str, rows: list[tuple[Any, ...]]
+) -> None:
+    """Run `head` + VALUES for `rows` on SQLite, `SQLITE_CHUNK` rows per statement.
+
+    One statement of many rows costs SQLite and its driver less per row than one
+    statement per row (one step and reset per chunk, not per row); the rows are inserted
+    in list order either way, and insert-or-ignore still decides row by row. The rest of a
+    list that does not fill a chunk goes one row per statement. Both statement texts are
+    fixed, so the driver prepares each once per connection.
+    """
+    size = SQLITE_CHUNK
+    whole = len(rows) - len(rows) % size
+    if whole:
+        chunk_sql = head + ", ".join([one_row] * size)
+        conn.exec_driver_sql(
+            chunk_sql,
+            [tuple(chain.from_iterable(rows[i : i + size])) for i in range(0, whole, size)],
+        )
+    if whole < len(rows):
+        conn.exec_driver_sql(head + one_row, rows[whole:])
 
 
 def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]], ignore: bool) -> None:
-    """Insert many rows through the driver's executemany (the hot path's bulk insert).
+    """Insert many rows given as dicts as one batched insert (see `insert_tuples`).
 
-    SQLAlchemy's per-row parameter processing is skipped: the statement is one fixed INSERT of
+    SQLAlchemy's per-row parameter processing is skipped: the statements are fixed INSERTs of
     our own column names, `ignore` adds insert-or-ignore on any unique constraint.
     """
     if not rows:
@@ -304,7 +387,17 @@ def write_batch(conn: Connection, batch: IngestBatch, hook: Hook | None = None) 
     if batch.registrations or batch.registration_rows:
         rows = [_registration_row(r) for r in batch.registrations]
         rows.extend(batch.registration_rows)
-        insert_tuples(conn, s.registrations, REGISTRATION_COLUMNS, rows, True)
+        # consecutive rows of one form go in one statement, so storage order is list order
+        for width, run in groupby(rows, len):
+            if width == _FULL_WIDTH:
+                insert_tuples(conn, s.registrations, REGISTRATION_COLUMNS, list(run), True)
+            elif width == _PLAIN_WIDTH:
+                _insert_plain(conn, list(run))
+            else:
+                raise StoreUsageError(
+                    f"a registration row has {width} values; give {_FULL_WIDTH} "
+                    f"(REGISTRATION_COLUMNS) or {_PLAIN_WIDTH} (PLAIN_COLUMNS)"
+                )
         step("registrations")
     if batch.alerts:
         insert_ignore(conn, s.alerts, [alert_row(a) for a in batch.alerts])
@@ -403,6 +496,30 @@ def write_batch(conn: Connection, batch: IngestBatch, hook: Hook | None = None) 
             False,
         )
         step("enable_codes")
+
+
+_FULL_WIDTH = len(REGISTRATION_COLUMNS)
+_PLAIN_WIDTH = len(PLAIN_COLUMNS)
+
+
+def _insert_plain(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Insert-or-ignore plain rows (`PLAIN_COLUMNS`) with the constant columns in the SQL."""
+    names = ", ".join(REGISTRATION_COLUMNS)
+    if conn.dialect.name == "postgresql":
+        table = s.registrations
+        arrays = ", ".join(
+            f"%s::{table.c[c].type.compile(dialect=conn.dialect)}[]" for c in PLAIN_COLUMNS
+        )
+        picked = ", ".join(f"x.{c}" if c in PLAIN_COLUMNS else c for c in _PLAIN_VALUES)
+        sql = (
+            f"INSERT INTO registrations ({names}) SELECT {picked} "  # noqa: S608 - fixed text
+            f"FROM unnest({arrays}) AS x({', '.join(PLAIN_COLUMNS)}) ON CONFLICT DO NOTHING"
+        )
+        conn.exec_driver_sql(sql, tuple(list(column) for column in zip(*rows, strict=True)))
+        return
+    marks = ", ".join("?" if c in PLAIN_COLUMNS else c for c in _PLAIN_VALUES)
+    head = f"INSERT OR IGNORE INTO registrations ({names}) VALUES "  # noqa: S608 - fixed text
+    sqlite_insert_many(conn, head, f"({marks})", rows)
 
 
 def _registration_row(r: RegistrationRecord) -> tuple[Any, ...]:

@@ -7,8 +7,9 @@ its record (times from µs integers, durations from seconds, decimals from text)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +30,7 @@ from sealmeter.store._records import (
 )
 
 __all__ = [
+    "METER_COLUMNS",
     "NewMeter",
     "PowerEvent",
     "StoredMeter",
@@ -39,6 +41,7 @@ __all__ = [
     "rejection_record",
     "schedule_record",
     "stored_meter",
+    "stored_meter_from_values",
 ]
 
 
@@ -94,6 +97,76 @@ def meter_record(r: Row[Any]) -> MeterRecord:
 def stored_meter(r: Row[Any]) -> StoredMeter:
     """A meters row with its key material, as ingest needs it."""
     return StoredMeter(meter_record(r), r.public_keys, r.chain_state, r.pending_command, r.rollover)
+
+
+_STATES = {state.value: state for state in MeterState}
+_EPOCH = us_to_dt(0)
+
+
+def stored_meter_from_values(values: Sequence[Any]) -> StoredMeter:
+    """`stored_meter` of a meters row given as its values in the table's column order.
+
+    The batch read of ingest (one row per meter of a group) reads the row by position:
+    a SQLAlchemy `Row`'s attribute access by name costs more than everything else here.
+    Gives the same record as `stored_meter` (a test proves it on both databases).
+    """
+    (
+        meter_id,
+        customer_ref,
+        suite,
+        feeder,
+        schedule_id,
+        credit_frame_s,
+        report_interval_s,
+        state,
+        key_version,
+        public_keys,
+        provisioned_us,
+        last_seq,
+        chain_state,
+        last_seen_us,
+        blocked_reason,
+        pending_command,
+        rollover,
+    ) = values
+    record = MeterRecord(
+        meter_id=meter_id,
+        customer_ref=customer_ref,
+        suite=suite,
+        feeder=feeder,
+        schedule_id=schedule_id,
+        credit_frame=timedelta(seconds=credit_frame_s),
+        report_interval=timedelta(seconds=report_interval_s),
+        state=_STATES[state],
+        key_version=key_version,
+        provisioned_at=_EPOCH + timedelta(microseconds=provisioned_us),
+        last_seq=last_seq,
+        last_seen=None if last_seen_us is None else _EPOCH + timedelta(microseconds=last_seen_us),
+        blocked_reason=blocked_reason,
+    )
+    return StoredMeter(record, public_keys, chain_state, pending_command, rollover)
+
+
+METER_COLUMNS = (
+    "meter_id",
+    "customer_ref",
+    "suite",
+    "feeder",
+    "schedule_id",
+    "credit_frame_s",
+    "report_interval_s",
+    "state",
+    "key_version",
+    "public_keys",
+    "provisioned_us",
+    "last_seq",
+    "chain_state",
+    "last_seen_us",
+    "blocked_reason",
+    "pending_command",
+    "rollover",
+)
+"""The meters columns in the order `stored_meter_from_values` takes them."""
 
 
 def registration_record(r: Row[Any]) -> RegistrationRecord:

@@ -29,11 +29,12 @@ from sealmeter.store._migrate import migrate
 from sealmeter.store._queries import MAX_PAGE as MAX_PAGE
 from sealmeter.store._records import AlertKind, RegistrationRecord
 from sealmeter.store._rows import (
+    METER_COLUMNS,
     NewMeter,
     PowerEvent,
     StoredMeter,
     registration_record,
-    stored_meter,
+    stored_meter_from_values,
 )
 from sealmeter.store._schedules import ScheduleStore
 from sealmeter.store.errors import StoreUnavailable
@@ -120,7 +121,8 @@ class Store(MeterStore, LogStore, ScheduleStore):
         out: dict[str, list[tuple[str, int]]] = {}
         for meter_id, schedule_id, version in pending:
             out.setdefault(meter_id, []).append((schedule_id, version))
-        return {r.meter_id: stored_meter(r) for r in rows}, out, {r[0] for r in disputed}
+        meters = (stored_meter_from_values(r) for r in rows)
+        return {m.record.meter_id: m for m in meters}, out, {r[0] for r in disputed}
 
     def recent_registrations(
         self, meter_id: str, up_to_seq: int, span: timedelta
@@ -211,9 +213,7 @@ class Store(MeterStore, LogStore, ScheduleStore):
         return out
 
 
-_METER_SQL = (
-    "SELECT " + ", ".join(c.name for c in s.meters.columns) + " FROM meters WHERE meter_id "  # noqa: S608
-)
+_METER_SQL = "SELECT " + ", ".join(METER_COLUMNS) + " FROM meters WHERE meter_id "  # noqa: S608
 _DISPUTED_SQL = (
     "SELECT DISTINCT meter_id FROM alerts WHERE meter_id {where} "  # noqa: S608 - fixed text
     f"AND kind = '{AlertKind.CHARGE_MISMATCH.value}' AND acknowledged_us IS NULL"

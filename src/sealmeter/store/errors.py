@@ -11,6 +11,7 @@ __all__ = [
     "StoreConfigError",
     "StoreError",
     "StoreUnavailable",
+    "StoreUsageError",
 ]
 
 
@@ -40,3 +41,8 @@ class AlreadyExists(UsageError):
 
 class BadCursor(UsageError):
     """A pagination cursor that no listing handed out; pass `next_cursor` back unchanged."""
+
+
+class StoreUsageError(UsageError):
+    """The caller handed the store something malformed (a row of the wrong shape); fix the
+    calling code: nothing was written."""
