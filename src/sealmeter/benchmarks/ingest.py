@@ -3,8 +3,10 @@
 Many provisioned meters send real sealed uplinks (each carrying fresh registrations); the
 head-end ingests them through the full path: verify, decrypt, check the MAC chain, recompute
 charges, store exactly once and log the enable codes, and seal each answer. Beside it, in the
-same run, the same `open_uplink` calls (signature verification, decryption, decoding and chain
-check, nothing else) give `crypto_bound_per_s`. The ratio says how much the head-end's own
+same run, the same `open_call` calls (signature verification, decryption, decoding, chain
+check and the answer key's derivation, nothing else) give `crypto_bound_per_s`; adding the
+answers' sealing (`seal_answer` under each call's key, as the full path does) gives
+`crypto_with_answer_per_s`. The ratio says how much the head-end's own
 work costs on top of the cryptography. With `workers > 1` the meters are split between that
 many processes ingesting into the same database at once.
 """
@@ -27,14 +29,16 @@ from typing import Any
 from sealmeter.headend import BoxKeys, HeadEnd
 from sealmeter.headend.testing import MeterSide
 from sealmeter.protocol import (
+    AnswerKey,
     CreditFrame,
     Downlink,
     EnableCode,
     HeadEndChain,
     PublicKeys,
     Suite,
-    open_uplink,
+    open_call,
     peek_header,
+    seal_answer,
     seal_downlink,
 )
 from sealmeter.store import Store, drop_schema, open_engine
@@ -87,7 +91,12 @@ def _fleet(
 
 
 class _CryptoBound:
-    """The bare `open_uplink` calls, chain states kept in memory, timed batch by batch."""
+    """The bare protocol calls of the ingest, chain states kept in memory, timed batch by batch.
+
+    The same calls the head-end makes: `open_call` per uplink (verify, decrypt, decode, chain
+    check, and for a call the answer key's derivation), then per uplink the answer's sealing:
+    `seal_answer` under the call's key, or `seal_downlink` for a plain uplink.
+    """
 
     def __init__(self, keys: BoxKeys, meters: list[MeterSide]) -> None:
         suite = meters[0].suite
@@ -98,12 +107,12 @@ class _CryptoBound:
         self.answer_seconds = 0.0
 
     def run(self, batch: list[bytes]) -> None:
-        """Open every uplink of `batch` and add the time taken."""
-        opened_at: list[tuple[str, bytes, int]] = []
+        """Open every uplink of `batch`, then seal an answer to each, adding the times taken."""
+        opened_at: list[tuple[str, bytes, int, AnswerKey | None]] = []
         start = time.perf_counter()
         for data in batch:
             meter_id = peek_header(data).meter_id
-            opened = open_uplink(
+            opened, answer_key = open_call(
                 data,
                 headend=self.private,
                 meter=self.pubs[meter_id],
@@ -111,21 +120,24 @@ class _CryptoBound:
                 chain=self.chains[meter_id],
             )
             self.chains[meter_id] = opened.chain
-            opened_at.append((meter_id, opened.uplink.nonce, opened.chain.last_seq))
+            opened_at.append((meter_id, opened.uplink.nonce, opened.chain.last_seq, answer_key))
         middle = time.perf_counter()
         self.seconds += middle - start
         # the answer's crypto: seal an enable code like the head-end's for each uplink
-        for meter_id, nonce, acked in opened_at:
+        for meter_id, nonce, acked, answer_key in opened_at:
             code = EnableCode(meter_id, acked, nonce, _T0 + timedelta(days=2), _FRAME)
             down = Downlink(meter_id, _T0 + timedelta(days=1), nonce, enable_code=code)
-            seal_downlink(down, headend=self.private, meter=self.pubs[meter_id])
+            if answer_key is not None:
+                seal_answer(down, headend=self.private, answer_key=answer_key)
+            else:
+                seal_downlink(down, headend=self.private, meter=self.pubs[meter_id])
         self.answer_seconds += time.perf_counter() - middle
 
 
 def _crypto_bound(
     keys: BoxKeys, meters: list[MeterSide], rounds: list[list[tuple[str, bytes]]]
 ) -> tuple[float, float]:
-    """Seconds for the bare `open_uplink` calls over every uplink, and for sealing answers."""
+    """Seconds for the bare `open_call` calls over every uplink, and for sealing answers."""
     bound = _CryptoBound(keys, meters)
     for uplinks in rounds:
         bound.run([u for _, u in uplinks])
@@ -284,9 +296,10 @@ def run_ingest_bench(cfg: IngestBenchConfig = IngestBenchConfig()) -> dict[str, 
         "uplinks, measured back to back"
         if per_batch
         else "ratio of the totals",
-        "crypto_bound_is": "protocol open_uplink per uplink: signature verify, decrypt, decode, "
-        "MAC-chain check (no store, no answer); crypto_with_answer adds sealing one answer "
-        "with an enable code per uplink, which the full path also does",
+        "crypto_bound_is": "protocol open_call per uplink: signature verify, decrypt, decode, "
+        "MAC-chain check, answer key derivation (no store, no answer); crypto_with_answer "
+        "adds sealing one answer with an enable code per uplink under the call's key "
+        "(seal_answer), which the full path also does",
         "workers_are": None
         if cfg.workers <= 1
         else f"{cfg.workers} spawned processes, each with its own database connection and "
