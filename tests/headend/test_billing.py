@@ -348,3 +348,16 @@ def test_tiers_count_the_usage_of_earlier_registrations_of_the_same_batch(
         None,
         Decimal("0.10"),  # 200 Wh at 0.10 (800 Wh used before) + 400 Wh at 0.20
     ]
+
+
+def test_a_stored_schedule_is_parsed_once_and_a_bad_one_fails_every_time() -> None:
+    from sealmeter.headend._schedules import parse_schedule, parse_stored_schedule
+
+    canonical = parse_schedule(HTNT).canonical
+    first = parse_stored_schedule(canonical)
+    assert parse_stored_schedule(canonical) is first  # remembered, not parsed again
+    assert first == parse_schedule(canonical)  # and the same as a fresh parse
+    broken = canonical.replace('"version"', '"versio"', 1)
+    for _ in range(2):
+        with pytest.raises(ScheduleError):
+            parse_stored_schedule(broken)

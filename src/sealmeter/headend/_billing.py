@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from sealmeter.headend._schedules import ParsedSchedule, parse_schedule
+from sealmeter.headend._schedules import ParsedSchedule, parse_stored_schedule
 from sealmeter.headend._tariff import register_charge
 from sealmeter.headend.errors import HeadEndError
 from sealmeter.protocol.messages import Registration, RegistrationKind
@@ -231,7 +231,10 @@ def compute_bill(store: Store, customer_ref: str, start: datetime, end: datetime
     standing = Decimal(0)
     for m in meters:
         schedules = (
-            [parse_schedule(s.document).schedule for s in store.list_schedules(m.schedule_id)]
+            [
+                parse_stored_schedule(s.document).schedule
+                for s in store.list_schedules(m.schedule_id)
+            ]
             if m.schedule_id
             else []
         )

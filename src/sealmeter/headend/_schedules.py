@@ -11,11 +11,12 @@ import json
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from sealmeter.headend.errors import ScheduleError
 from sealmeter.tariff import RateSchedule, TariffError, schedule_from_dict
 
-__all__ = ["ParsedSchedule", "parse_schedule"]
+__all__ = ["ParsedSchedule", "parse_schedule", "parse_stored_schedule"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +71,11 @@ def parse_schedule(document: str) -> ParsedSchedule:
         raise ScheduleError(f"the schedule is invalid: {exc}") from None
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise ScheduleError(f"the schedule is malformed: {exc}") from None
+
+
+@lru_cache(maxsize=256)
+def parse_stored_schedule(document: str) -> ParsedSchedule:
+    """`parse_schedule` of a stored document, remembered by its text (bills ask for the same
+    few schedules once per customer; a `ParsedSchedule` is immutable, so sharing it is safe).
+    A document that fails to parse is not remembered: every call raises again."""
+    return parse_schedule(document)
