@@ -1,0 +1,66 @@
+"""The module's speed caches give the answers of the reference paths they stand in for.
+
+Each cache (rate spans per book and shared by equal books, ...) is checked against the
+computation it replaces on random inputs: same rate, same instant of change.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sealmeter.meter.charging import Schedules
+from sealmeter.tariff import RateSchedule, ScheduleBook
+from sealmeter.tariff.shipped import load_shipped, shipped_names
+
+from .conftest import schedule
+
+_BOOKS: list[tuple[RateSchedule, ...]] = [
+    (schedule(),),
+    (
+        schedule(),
+        schedule(version=2, valid_from="2026-06-01T00:00:00Z"),
+    ),
+    *[(load_shipped(name),) for name in shipped_names()],
+]
+_START = datetime(2025, 10, 20, tzinfo=UTC)  # a month before the test schedule, DST inside
+
+instants = st.lists(
+    st.integers(0, 600 * 86_400_000_000).map(lambda us: _START + timedelta(microseconds=us)),
+    min_size=1,
+    max_size=40,
+)
+
+
+@given(st.sampled_from(range(len(_BOOKS))), instants, st.booleans())
+@settings(max_examples=150, deadline=None)
+def test_cached_rate_span_equals_the_tariff_core(
+    book: int, whens: list[datetime], ordered: bool
+) -> None:
+    # meters ask in time order (a segment starts where the last ended); try both orders
+    whens = sorted(whens) if ordered else whens
+    cached = Schedules(ScheduleBook(_BOOKS[book]))
+    twin = Schedules(ScheduleBook(_BOOKS[book]))  # shares the table of equal books
+    for when in whens:
+        want = Schedules(ScheduleBook(_BOOKS[book])).compute_rate_span(when)
+        assert cached.rate_span(when) == want
+        assert twin.rate_span(when) == want
+        # and inside the span found: every later instant before the change
+        until = want[1]
+        if until is not None:
+            probe = when + (until - when) / 2
+            assert cached.rate_span(probe) == cached.compute_rate_span(probe)
+
+
+@given(instants)
+@settings(max_examples=50, deadline=None)
+def test_span_boundaries_are_where_the_rate_changes(whens: list[datetime]) -> None:
+    book = Schedules(ScheduleBook(_BOOKS[0]))
+    for when in sorted(whens):
+        rate, until = book.rate_span(when)
+        if until is None:
+            continue
+        assert book.rate_span(until - timedelta(microseconds=1))[0] == rate
+        assert book.rate_span(until) == book.compute_rate_span(until)
