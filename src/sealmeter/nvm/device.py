@@ -155,6 +155,7 @@ class NvmDevice(Protocol):
 
 
 _LOG_LIMIT = 10_000
+_PENDING_LIMIT = 1024  # distinct group ranges whose writes wait to be counted
 _Op = tuple[int, OpKind, int, int, OpOutcome, int]
 """The fields of an `OpRecord`, as logged on the hot path."""
 
@@ -170,8 +171,11 @@ class _Part:
         self._stuck = bytearray(size)
         self._any_stuck = False  # whether any bit is stuck (most parts: none, skip the mask)
         self._weak_bytes = 0
-        # wear per cell group; a NumPy array so a write of many groups costs one slice add
+        # wear per cell group; a NumPy array so a write of many groups costs one slice add.
+        # Writes add to `_pending` (group range -> writes) first: a module writes the same
+        # few ranges over and over, so the adds are made in bulk when the counts are read.
         self._cycles = np.zeros(geometry.groups, dtype=np.int64)
+        self._pending: dict[tuple[int, int], int] = {}
         self._programs = [0] * (geometry.words if geometry.program_limit else 0)
         self._powered = True
         self.ops = 0
@@ -210,10 +214,19 @@ class _Part:
     def max_cycles(self) -> int:
         """The most write/erase cycles any cell group of the part has spent."""
         if self._max_stale:
+            self._settle_cycles()
             self._max = int(self._cycles.max()) if self._cycles.size else 0
             self._max_bound = self._max
             self._max_stale = False
         return self._max
+
+    def _settle_cycles(self) -> None:
+        """Add the pending writes to the cycle counts (see `_spend`)."""
+        if self._pending:
+            cycles = self._cycles
+            for (lo, hi), times in self._pending.items():
+                cycles[lo:hi] += times
+            self._pending.clear()
 
     def _settle_log(self) -> None:
         """Turn the records of recent primitives into `OpRecord`s in the bounded log."""
@@ -232,6 +245,7 @@ class _Part:
 
     def cycles(self) -> list[int]:
         """Write/erase cycles spent by each cell group."""
+        self._settle_cycles()
         return [int(c) for c in self._cycles.tolist()]
 
     def power_on(self) -> None:
@@ -421,20 +435,16 @@ class _Part:
         if groups is None:
             return
         lo, hi = groups.start, groups.stop
-        if hi - lo == 1:  # one group: cheaper without NumPy's slice machinery
-            c = int(self._cycles[lo]) + 1
-            self._cycles[lo] = c
-            if c > self._max_bound:
-                self._max_bound = c
-            if c > self._max:
-                self._max = c
-            return
         if hi <= lo:
             return
-        self._cycles[lo:hi] += 1
+        pending = self._pending
+        key = (lo, hi)
+        pending[key] = pending.get(key, 0) + 1
         # no pass for the new maximum: it grew by one at most (see `max_cycles`)
         self._max_bound += 1
         self._max_stale = True
+        if len(pending) > _PENDING_LIMIT:
+            self._settle_cycles()
 
     def _wear_out(self, groups: range, offset: int, old: bytes, new: bytes) -> None:
         """Past endurance, stick one bit this write changed at its old value."""
@@ -465,6 +475,7 @@ class _Part:
     # -- image support (used by sealmeter.nvm.image) ---------------------------------------
 
     def _state(self) -> dict[str, object]:
+        self._settle_cycles()
         return {
             "cells": bytes(self._cells),
             "weak": bytes(self._weak),
@@ -493,6 +504,7 @@ class _Part:
         self._any_stuck = any(self._stuck)
         self._weak_bytes = sum(1 for w in self._weak if w)
         self._cycles = np.asarray(list(cycles), dtype=np.int64).reshape(-1)
+        self._pending = {}
         self._programs = list(programs)
         self.ops = ops
         self._max = self._max_bound = int(self._cycles.max()) if self._cycles.size else 0
@@ -502,6 +514,7 @@ class _Part:
 
     def clone(self, plan: FaultPlan | None = None) -> _Part:
         """An independent copy of this part's cells and wear, with `plan` armed."""
+        self._settle_cycles()
         twin = self.__class__.__new__(self.__class__)
         _Part.__init__(twin, self._geometry, plan, self._log.maxlen or _LOG_LIMIT)
         twin._set_state(
