@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from sealmeter.meter.charging import Schedules
 from sealmeter.tariff import RateSchedule, ScheduleBook
+from sealmeter.tariff.calendar import local_midnight
 from sealmeter.tariff.shipped import load_shipped, shipped_names
 
 from .conftest import schedule
@@ -64,3 +65,24 @@ def test_span_boundaries_are_where_the_rate_changes(whens: list[datetime]) -> No
             continue
         assert book.rate_span(until - timedelta(microseconds=1))[0] == rate
         assert book.rate_span(until) == book.compute_rate_span(until)
+
+
+def _reference_local_day(book: Schedules, at: datetime) -> tuple[str, datetime | None]:
+    """What the module computed inline before `local_day` was shared."""
+    schedule = book.in_force(at)
+    month = at.astimezone(schedule.zone if schedule else UTC).strftime("%Y-%m")
+    if schedule is None:
+        return month, None
+    day = at.astimezone(schedule.zone).date() + timedelta(days=1)
+    return month, datetime.fromtimestamp(local_midnight(schedule, day), UTC)
+
+
+@given(st.sampled_from(range(len(_BOOKS))), instants)
+@settings(max_examples=100, deadline=None)
+def test_shared_local_day_equals_the_inline_computation(book: int, whens: list[datetime]) -> None:
+    first = Schedules(ScheduleBook(_BOOKS[book]))
+    twin = Schedules(ScheduleBook(_BOOKS[book]))
+    for when in whens:
+        want = _reference_local_day(Schedules(ScheduleBook(_BOOKS[book])), when)
+        assert first.local_day(when) == want
+        assert twin.local_day(when) == want

@@ -43,7 +43,6 @@ from sealmeter.protocol import (
     decode_registration,
     encode_registration,
 )
-from sealmeter.tariff.calendar import local_midnight
 
 __all__ = [
     "CHAIN_LABEL",
@@ -59,6 +58,10 @@ CHAIN_LABEL = b"meter chain state"
 KEYS_LABEL = b"meter private keys"
 UWH_PER_WH = 1_000_000
 MICRO = timedelta(microseconds=1)
+_DAY = timedelta(days=1)
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_ZERO = Decimal(0)
+_IDLE: dict[str, RegisterUsage] = {}  # a register with no usage, per OBIS code (immutable)
 _T = TypeVar("_T")
 
 
@@ -84,6 +87,16 @@ def stored_pair(blob: bytes) -> tuple[Any, Any]:
         return first, second
 
     return load_stored("record", load)
+
+
+def _idle(obis: str) -> RegisterUsage:
+    """`RegisterUsage(obis, 0, Decimal(0))`, made once per OBIS code."""
+    held = _IDLE.get(obis)
+    if held is None:
+        if len(_IDLE) >= 1024:
+            _IDLE.clear()
+        held = _IDLE[obis] = RegisterUsage(obis, 0, _ZERO)
+    return held
 
 
 class MeterCore:
@@ -269,8 +282,7 @@ class MeterCore:
         cached = self._month_cache
         if cached is not None and cached[0] == at and cached[1] is self._schedules:
             return cached[2]
-        schedule = self._schedules.in_force(at)
-        month = at.astimezone(schedule.zone if schedule else UTC).strftime("%Y-%m")
+        month = self._schedules.local_day(at)[0]
         self._month_cache = (at, self._schedules, month)
         return month
 
@@ -297,13 +309,9 @@ class MeterCore:
         if cached is not None and cached[0] == after and cached[1] is self._schedules:
             return cached[2]
         period = self.config.period
-        schedule = self._schedules.in_force(after) if period == timedelta(days=1) else None
-        if schedule is not None:
-            day = after.astimezone(schedule.zone).date() + timedelta(days=1)
-            end = datetime.fromtimestamp(local_midnight(schedule, day), UTC)
-        else:
-            epoch = datetime(2000, 1, 1, tzinfo=UTC)
-            end = epoch + period * ((after - epoch) // period + 1)
+        end = self._schedules.local_day(after)[1] if period == _DAY else None
+        if end is None:
+            end = _EPOCH + period * ((after - _EPOCH) // period + 1)
         self._period_cache = (after, self._schedules, end)
         return end
 
@@ -392,9 +400,7 @@ class MeterCore:
         usage, charge = self._open_segment(rate)
         total = self._counter.value
         registers = tuple(
-            RegisterUsage(obis, usage, charge)
-            if obis == rate.obis
-            else RegisterUsage(obis, 0, Decimal(0))
+            RegisterUsage(obis, usage, charge) if obis == rate.obis else _idle(obis)
             for obis in rate.registers()
         )
         draft = Registration(

@@ -11,7 +11,7 @@ so the head-end recomputes the very same `Decimal`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
 
@@ -24,6 +24,7 @@ from sealmeter.tariff import (
     band_at,
     segment_charge,
 )
+from sealmeter.tariff.calendar import local_midnight
 
 __all__ = ["NO_SCHEDULE_OBIS", "Rate", "Schedules"]
 
@@ -78,6 +79,7 @@ _Span = tuple[int, str, datetime | None]
 
 _SPANS: dict[tuple[tuple[bytes, ...], datetime], _Span] = {}
 _SPANS_LIMIT = 100_000
+_DAYS: dict[tuple[tuple[bytes, ...], datetime], tuple[str, datetime | None]] = {}
 
 
 class Schedules:
@@ -112,6 +114,27 @@ class Schedules:
     def in_force(self, when: datetime) -> RateSchedule | None:
         """The schedule in force at `when`."""
         return self.book.active(when)
+
+    def local_day(self, at: datetime) -> tuple[str, datetime | None]:
+        """The billing month ("YYYY-MM") of instant `at` in the zone of the schedule in force
+        (UTC if none), and the local midnight that ends its day (None if no schedule).
+
+        Shared by books with equal bytes, like `rate_span`."""
+        key = (self.to_bytes(), at)
+        held = _DAYS.get(key)
+        if held is None:
+            schedule = self.in_force(at)
+            if schedule is None:
+                held = (at.astimezone(UTC).strftime("%Y-%m"), None)
+            else:
+                local = at.astimezone(schedule.zone)
+                day = local.date() + timedelta(days=1)
+                end = datetime.fromtimestamp(local_midnight(schedule, day), UTC)
+                held = (local.strftime("%Y-%m"), end)
+            if len(_DAYS) >= _SPANS_LIMIT:
+                _DAYS.clear()
+            _DAYS[key] = held
+        return held
 
     def rate_at(self, when: datetime) -> Rate:
         """The schedule and band (register) that apply at `when`."""
