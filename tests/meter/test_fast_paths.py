@@ -11,12 +11,14 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sealmeter.meter import Meter
 from sealmeter.meter.charging import Schedules
+from sealmeter.protocol import Registration, encode_registration
 from sealmeter.tariff import RateSchedule, ScheduleBook
 from sealmeter.tariff.calendar import local_midnight
 from sealmeter.tariff.shipped import load_shipped, shipped_names
 
-from .conftest import schedule
+from .conftest import DEVICE_KEY, make_meter, schedule
 
 _BOOKS: list[tuple[RateSchedule, ...]] = [
     (schedule(),),
@@ -86,3 +88,27 @@ def test_shared_local_day_equals_the_inline_computation(book: int, whens: list[d
         want = _reference_local_day(Schedules(ScheduleBook(_BOOKS[book])), when)
         assert first.local_day(when) == want
         assert twin.local_day(when) == want
+
+
+def _fields(reg: Registration) -> list[tuple[str, str, type]]:
+    names = [n for n in Registration.__slots__ if not n.startswith("_")]
+    return [(n, repr(getattr(reg, n)), type(getattr(reg, n))) for n in names]
+
+
+@given(st.lists(st.integers(0, 4000), min_size=1, max_size=8), st.integers(0, 23))
+@settings(max_examples=25, deadline=None)
+def test_queued_registrations_equal_a_fresh_decode_of_the_log(days: list[int], hour: int) -> None:
+    # the module keeps the registrations it sealed instead of decoding its own log entries;
+    # a rebooted module decodes every entry from NVM: both must see the very same values
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    meter, _, device = make_meter(start, schedules=(schedule(),))
+    at = start
+    for mwh in days:
+        meter.feed_intervals(at, timedelta(hours=1), [mwh] * 24)
+        at += timedelta(days=1)
+    meter.advance_to(at + timedelta(hours=hour))
+    live = meter.queued_registrations()
+    assert live
+    fresh = Meter.boot(device, DEVICE_KEY).queued_registrations()
+    assert [_fields(r) for r in live] == [_fields(r) for r in fresh]
+    assert [encode_registration(r) for r in live] == [encode_registration(r) for r in fresh]

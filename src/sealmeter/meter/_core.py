@@ -387,10 +387,14 @@ class MeterCore:
             return held
         reg_bytes, total = stored_pair(payload)
         reg = load_stored("registration log", lambda: decode_registration(bytes(reg_bytes)))
+        self._remember_entry(payload, reg, int(total))
+        return reg, int(total)
+
+    def _remember_entry(self, payload: bytes, reg: Registration, total: int) -> None:
+        """Keep the decoded form of log entry `payload` (bounded)."""
         if len(self._entries) >= 256:
             self._entries.clear()
-        self._entries[payload] = (reg, int(total))
-        return reg, int(total)
+        self._entries[payload] = (reg, total)
 
     def _register(self, kind: RegistrationKind, at: datetime) -> Registration | None:
         """Close the open segment at `at` into a sealed registration in the log."""
@@ -419,6 +423,9 @@ class MeterCore:
             self._log.append(sealed.seq, payload, self._control.acked_seq)
         except RegistrationLogFull:
             return None
+        # what `_decode_entry` would decode from these bytes (the log is still read and its
+        # code checked before an entry is used; only the decoding of our own bytes is saved)
+        self._remember_entry(payload, sealed, total)
         self._commit_chain(after, sealed, total)
         self._queued_charge += sealed.total_charge
         return sealed
