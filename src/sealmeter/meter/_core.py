@@ -250,7 +250,10 @@ class MeterCore:
             and held[2] is self._schedules
         ):
             return self._queued_charge + held[3]
-        charge = self._open_segment(self._segment_rate())[1]
+        if units == record.last_total:  # an empty open segment owes nothing at any rate
+            charge = _ZERO
+        else:
+            charge = self._open_segment(self._segment_rate())[1]
         self._owed_cache = (units, record, self._schedules, charge)
         return self._queued_charge + charge
 
@@ -294,8 +297,13 @@ class MeterCore:
         if units is None:
             units = self._journal.target_units
         usage = (units - record.last_total) * self.config.unit_wh
-        same_month = self._month(record.last_time) == record.month
-        before = dict(record.month_usage).get(rate.obis, 0) if same_month else 0
+        if usage == 0:
+            return 0, _ZERO  # what `rate.charge` gives for no usage, whatever the tier
+        before = 0
+        if self._month(record.last_time) == record.month:
+            for obis, used in record.month_usage:
+                if obis == rate.obis:
+                    before = used  # the last one wins, as in a dict of the pairs
         return usage, rate.charge(usage, before)
 
     def _period_end(self, after: datetime) -> datetime:
@@ -344,7 +352,7 @@ class MeterCore:
         if control.relay is not RelayState.SUPPLYING:
             return
         outstanding = (
-            Decimal(0) if control.grant.frame.charge_limit is None else self.outstanding_charge()
+            _ZERO if control.grant.frame.charge_limit is None else self.outstanding_charge()
         )
         if control.grant.exceeded(at, outstanding):
             if self._chain_rec is not None and at > self._chain_rec.last_time:
