@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sealmeter.errors import UsageError
 from sealmeter.meter import Meter
 from sealmeter.meter.charging import Schedules
 from sealmeter.protocol import Registration, encode_registration
@@ -112,3 +114,15 @@ def test_queued_registrations_equal_a_fresh_decode_of_the_log(days: list[int], h
     fresh = Meter.boot(device, DEVICE_KEY).queued_registrations()
     assert [_fields(r) for r in live] == [_fields(r) for r in fresh]
     assert [encode_registration(r) for r in live] == [encode_registration(r) for r in fresh]
+
+
+def test_a_naive_instant_is_still_a_usage_error_after_cached_answers() -> None:
+    book = Schedules(ScheduleBook(_BOOKS[0]))
+    at = datetime(2026, 3, 2, 12, tzinfo=UTC)
+    book.rate_span(at)
+    book.local_day(at)
+    naive = at.replace(tzinfo=None) + timedelta(minutes=1)
+    with pytest.raises(UsageError):
+        book.rate_span(naive)
+    with pytest.raises(UsageError):
+        book.local_day(naive)

@@ -144,6 +144,8 @@ class Schedules:
         """The rate at `when` and the instant it next changes (None: not as far as known).
 
         The same answer as `compute_rate_span` (cached, see the class docstring)."""
+        if when.tzinfo is None:
+            return self.compute_rate_span(when)  # the tariff core's UsageError, as before
         last = self._last
         if last is not None and last[0] <= when < last[2]:
             # nothing changes in [last[0], until): the same rate, changing at the same instant
