@@ -229,14 +229,14 @@ class LevelledCounter:
             return
         new_bytes = bytearray()
         moved = 0
+        empty_byte = bytes((empty,))
         while k > 0:
             old = field[i]
             if old == empty and k >= 8:
                 # a run of empty bytes fills whole: count it at once
-                run = 1
                 most = min(k // 8, self._field_len - i)
-                while run < most and field[i + run] == empty:
-                    run += 1
+                window = field[i : i + most]
+                run = most - len(window.lstrip(empty_byte))  # >= 1: field[i] is empty
                 new_bytes += bytes([full]) * run
                 moved += 8 * run
                 k -= 8 * run
@@ -269,8 +269,8 @@ class LevelledCounter:
             )
         field[first : first + len(data)] = data
         self._count += moved
-        while self._frontier < self._field_len and field[self._frontier] == full:
-            self._frontier += 1
+        rest = field[self._frontier :]
+        self._frontier += len(rest) - len(rest.lstrip(bytes((full,))))  # past the full bytes
 
     def _set_bits_bytewise(self, k: int, base: int, empty: int, full: int) -> None:
         """Flash: move `k` bits one byte (one program) at a time from the frontier."""

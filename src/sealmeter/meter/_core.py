@@ -43,7 +43,6 @@ from sealmeter.protocol import (
     decode_registration,
     encode_registration,
 )
-from sealmeter.tariff.calendar import local_midnight
 
 __all__ = [
     "CHAIN_LABEL",
@@ -59,6 +58,10 @@ CHAIN_LABEL = b"meter chain state"
 KEYS_LABEL = b"meter private keys"
 UWH_PER_WH = 1_000_000
 MICRO = timedelta(microseconds=1)
+_DAY = timedelta(days=1)
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_ZERO = Decimal(0)
+_IDLE: dict[str, RegisterUsage] = {}  # a register with no usage, per OBIS code (immutable)
 _T = TypeVar("_T")
 
 
@@ -84,6 +87,16 @@ def stored_pair(blob: bytes) -> tuple[Any, Any]:
         return first, second
 
     return load_stored("record", load)
+
+
+def _idle(obis: str) -> RegisterUsage:
+    """`RegisterUsage(obis, 0, Decimal(0))`, made once per OBIS code."""
+    held = _IDLE.get(obis)
+    if held is None:
+        if len(_IDLE) >= 1024:
+            _IDLE.clear()
+        held = _IDLE[obis] = RegisterUsage(obis, 0, _ZERO)
+    return held
 
 
 class MeterCore:
@@ -237,7 +250,10 @@ class MeterCore:
             and held[2] is self._schedules
         ):
             return self._queued_charge + held[3]
-        charge = self._open_segment(self._segment_rate())[1]
+        if units == record.last_total:  # an empty open segment owes nothing at any rate
+            charge = _ZERO
+        else:
+            charge = self._open_segment(self._segment_rate())[1]
         self._owed_cache = (units, record, self._schedules, charge)
         return self._queued_charge + charge
 
@@ -269,8 +285,7 @@ class MeterCore:
         cached = self._month_cache
         if cached is not None and cached[0] == at and cached[1] is self._schedules:
             return cached[2]
-        schedule = self._schedules.in_force(at)
-        month = at.astimezone(schedule.zone if schedule else UTC).strftime("%Y-%m")
+        month = self._schedules.local_day(at)[0]
         self._month_cache = (at, self._schedules, month)
         return month
 
@@ -282,8 +297,13 @@ class MeterCore:
         if units is None:
             units = self._journal.target_units
         usage = (units - record.last_total) * self.config.unit_wh
-        same_month = self._month(record.last_time) == record.month
-        before = dict(record.month_usage).get(rate.obis, 0) if same_month else 0
+        if usage == 0:
+            return 0, _ZERO  # what `rate.charge` gives for no usage, whatever the tier
+        before = 0
+        if self._month(record.last_time) == record.month:
+            for obis, used in record.month_usage:
+                if obis == rate.obis:
+                    before = used  # the last one wins, as in a dict of the pairs
         return usage, rate.charge(usage, before)
 
     def _period_end(self, after: datetime) -> datetime:
@@ -297,13 +317,9 @@ class MeterCore:
         if cached is not None and cached[0] == after and cached[1] is self._schedules:
             return cached[2]
         period = self.config.period
-        schedule = self._schedules.in_force(after) if period == timedelta(days=1) else None
-        if schedule is not None:
-            day = after.astimezone(schedule.zone).date() + timedelta(days=1)
-            end = datetime.fromtimestamp(local_midnight(schedule, day), UTC)
-        else:
-            epoch = datetime(2000, 1, 1, tzinfo=UTC)
-            end = epoch + period * ((after - epoch) // period + 1)
+        end = self._schedules.local_day(after)[1] if period == _DAY else None
+        if end is None:
+            end = _EPOCH + period * ((after - _EPOCH) // period + 1)
         self._period_cache = (after, self._schedules, end)
         return end
 
@@ -336,7 +352,7 @@ class MeterCore:
         if control.relay is not RelayState.SUPPLYING:
             return
         outstanding = (
-            Decimal(0) if control.grant.frame.charge_limit is None else self.outstanding_charge()
+            _ZERO if control.grant.frame.charge_limit is None else self.outstanding_charge()
         )
         if control.grant.exceeded(at, outstanding):
             if self._chain_rec is not None and at > self._chain_rec.last_time:
@@ -379,10 +395,14 @@ class MeterCore:
             return held
         reg_bytes, total = stored_pair(payload)
         reg = load_stored("registration log", lambda: decode_registration(bytes(reg_bytes)))
+        self._remember_entry(payload, reg, int(total))
+        return reg, int(total)
+
+    def _remember_entry(self, payload: bytes, reg: Registration, total: int) -> None:
+        """Keep the decoded form of log entry `payload` (bounded)."""
         if len(self._entries) >= 256:
             self._entries.clear()
-        self._entries[payload] = (reg, int(total))
-        return reg, int(total)
+        self._entries[payload] = (reg, total)
 
     def _register(self, kind: RegistrationKind, at: datetime) -> Registration | None:
         """Close the open segment at `at` into a sealed registration in the log."""
@@ -392,9 +412,7 @@ class MeterCore:
         usage, charge = self._open_segment(rate)
         total = self._counter.value
         registers = tuple(
-            RegisterUsage(obis, usage, charge)
-            if obis == rate.obis
-            else RegisterUsage(obis, 0, Decimal(0))
+            RegisterUsage(obis, usage, charge) if obis == rate.obis else _idle(obis)
             for obis in rate.registers()
         )
         draft = Registration(
@@ -413,6 +431,9 @@ class MeterCore:
             self._log.append(sealed.seq, payload, self._control.acked_seq)
         except RegistrationLogFull:
             return None
+        # what `_decode_entry` would decode from these bytes (the log is still read and its
+        # code checked before an entry is used; only the decoding of our own bytes is saved)
+        self._remember_entry(payload, sealed, total)
         self._commit_chain(after, sealed, total)
         self._queued_charge += sealed.total_charge
         return sealed

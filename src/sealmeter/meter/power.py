@@ -117,4 +117,4 @@ class VoltageWatchdog:
 
     def clock_set(self) -> VoltageWatchdog:
         """An authentic downlink confirmed the time: the clock is valid again."""
-        return replace(self, clock_valid=True)
+        return self if self.clock_valid else replace(self, clock_valid=True)

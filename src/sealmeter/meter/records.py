@@ -124,8 +124,8 @@ class RecordStore:
             self.read(name)
         generation = self._generation[name] + 1
         index = generation % slot.copies
-        header = _HEADER.pack(_MAGIC, generation, len(payload))
-        data = header + payload + _code(header, payload)
+        body = _HEADER.pack(_MAGIC, generation, len(payload)) + payload
+        data = body + hashlib.sha256(body).digest()[:_CODE]  # = header | payload | _code(...)
         self.region.store(slot.start + index * slot.copy_size, data)
         self._generation[name] = generation
 

@@ -81,8 +81,9 @@ class RegistrationLog:
                 f"({acked + 1}..{seq - 1}); registration {seq} waits until the head-end "
                 "acknowledges some (units keep being counted)"
             )
-        header = _HEADER.pack(_MAGIC, seq, len(payload))
-        self.region.store(self._offset(seq), header + payload + _code(header, payload))
+        body = _HEADER.pack(_MAGIC, seq, len(payload)) + payload
+        # = header | payload | _code(header, payload), with one concatenation less
+        self.region.store(self._offset(seq), body + hashlib.sha256(body).digest()[:_CODE])
 
     def rewrite(self, seq: int, payload: bytes) -> None:
         """Write entry `seq` again in place (boot: make a possibly weak entry definite)."""

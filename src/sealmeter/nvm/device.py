@@ -155,6 +155,9 @@ class NvmDevice(Protocol):
 
 
 _LOG_LIMIT = 10_000
+_PENDING_LIMIT = 1024  # distinct group ranges whose writes wait to be counted
+_Op = tuple[int, OpKind, int, int, OpOutcome, int]
+"""The fields of an `OpRecord`, as logged on the hot path."""
 
 
 class _Part:
@@ -168,13 +171,24 @@ class _Part:
         self._stuck = bytearray(size)
         self._any_stuck = False  # whether any bit is stuck (most parts: none, skip the mask)
         self._weak_bytes = 0
-        # wear per cell group; a NumPy array so a write of many groups costs one slice add
+        # wear per cell group; a NumPy array so a write of many groups costs one slice add.
+        # Writes add to `_pending` (group range -> writes) first: a module writes the same
+        # few ranges over and over, so the adds are made in bulk when the counts are read.
         self._cycles = np.zeros(geometry.groups, dtype=np.int64)
+        self._pending: dict[tuple[int, int], int] = {}
         self._programs = [0] * (geometry.words if geometry.program_limit else 0)
         self._powered = True
         self.ops = 0
-        self.max_cycles = 0
+        # The highest cycle count of any group: exact in `_max` unless `_max_stale`, and
+        # `_max_bound` is never below it (one more per write), so the hot path compares
+        # with the endurance without a pass over the counts.
+        self._max = 0
+        self._max_bound = 0
+        self._max_stale = False
         self._log: deque[OpRecord] = deque(maxlen=log_limit)
+        # records not yet made `OpRecord`s (made when the log is read): plain tuples are
+        # cheaper on the hot path; at most `2 * log_limit` wait here
+        self._fresh: list[_Op] = []
         self._regions: dict[str, tuple[int, int]] = {}
         self.injector = FaultInjector(plan)
 
@@ -193,10 +207,45 @@ class _Part:
     @property
     def op_log(self) -> list[OpRecord]:
         """The most recent primitive operations (bounded), oldest first."""
+        self._settle_log()
         return list(self._log)
+
+    @property
+    def max_cycles(self) -> int:
+        """The most write/erase cycles any cell group of the part has spent."""
+        if self._max_stale:
+            self._settle_cycles()
+            self._max = int(self._cycles.max()) if self._cycles.size else 0
+            self._max_bound = self._max
+            self._max_stale = False
+        return self._max
+
+    def _settle_cycles(self) -> None:
+        """Add the pending writes to the cycle counts (see `_spend`)."""
+        if self._pending:
+            cycles = self._cycles
+            for (lo, hi), times in self._pending.items():
+                cycles[lo:hi] += times
+            self._pending.clear()
+
+    def _settle_log(self) -> None:
+        """Turn the records of recent primitives into `OpRecord`s in the bounded log."""
+        if self._fresh:
+            keep = self._log.maxlen or len(self._fresh)
+            self._log.extend(OpRecord(*op) for op in self._fresh[-keep:])
+            self._fresh.clear()
+
+    def _note(self, op: _Op) -> None:
+        """Log one primitive (see `_settle_log`)."""
+        fresh = self._fresh
+        fresh.append(op)
+        limit = self._log.maxlen
+        if limit is not None and len(fresh) >= 2 * limit:
+            del fresh[:-limit]
 
     def cycles(self) -> list[int]:
         """Write/erase cycles spent by each cell group."""
+        self._settle_cycles()
         return [int(c) for c in self._cycles.tolist()]
 
     def power_on(self) -> None:
@@ -313,7 +362,7 @@ class _Part:
                 if (mode is BadMode.PROGRAM_ERROR and not erase) or (
                     mode is BadMode.ERASE_ERROR and erase
                 ):
-                    self._log.append(OpRecord(number, kind, offset, n, OpOutcome.FAILED))
+                    self._note((number, kind, offset, n, OpOutcome.FAILED, 0))
                     err = EraseFailed if erase else ProgramFailed
                     raise err(
                         f"{kind.value} of bytes {offset}..{offset + n - 1} failed in bad cell "
@@ -322,7 +371,7 @@ class _Part:
                 if (mode is BadMode.PROGRAM_NOOP and not erase) or (
                     mode is BadMode.ERASE_NOOP and erase
                 ):
-                    self._log.append(OpRecord(number, kind, offset, n, OpOutcome.SILENT_NOOP))
+                    self._note((number, kind, offset, n, OpOutcome.SILENT_NOOP, 0))
                     if cut:
                         self._powered = False
                         raise PowerCut(f"power failed during primitive {number}")
@@ -331,12 +380,13 @@ class _Part:
         if (
             cost_groups is not None
             and wear_mode is WearMode.FAIL
+            and self._max_bound >= self._geometry.endurance
             and self.max_cycles >= self._geometry.endurance
         ):
             endurance = self._geometry.endurance
             for g in cost_groups:
                 if self._cycles[g] >= endurance:
-                    self._log.append(OpRecord(number, kind, offset, n, OpOutcome.FAILED))
+                    self._note((number, kind, offset, n, OpOutcome.FAILED, 0))
                     raise WornOut(
                         f"cell group {g} is past its endurance of {endurance} cycles and "
                         "refused the write; move the data to fresh cells"
@@ -361,7 +411,7 @@ class _Part:
                         self._weak[offset + i] |= w
             self._spend(cost_groups)
             self._powered = False
-            self._log.append(OpRecord(number, kind, offset, n, OpOutcome.TORN, nchanging))
+            self._note((number, kind, offset, n, OpOutcome.TORN, nchanging))
             raise PowerCut(
                 f"power failed during primitive {number} ({kind.value} of {n} bytes at "
                 f"{offset}); call power_on() and recover"
@@ -373,27 +423,28 @@ class _Part:
                     self._weak[i] = 0
                     self._weak_bytes -= 1
         self._spend(cost_groups)
-        if cost_groups is not None and wear_mode is WearMode.STUCK_BITS:
+        if (
+            cost_groups is not None
+            and wear_mode is WearMode.STUCK_BITS
+            and self._max_bound > self._geometry.endurance
+        ):
             self._wear_out(cost_groups, offset, bytes(old), target)
-        self._log.append(OpRecord(number, kind, offset, n, OpOutcome.DONE, nchanging))
+        self._note((number, kind, offset, n, OpOutcome.DONE, nchanging))
 
     def _spend(self, groups: range | None) -> None:
         if groups is None:
             return
         lo, hi = groups.start, groups.stop
-        if hi - lo == 1:  # one group: cheaper without NumPy's slice machinery
-            c = int(self._cycles[lo]) + 1
-            self._cycles[lo] = c
-            if c > self.max_cycles:
-                self.max_cycles = c
-            return
         if hi <= lo:
             return
-        spent = self._cycles[lo:hi]
-        spent += 1
-        top = int(spent.max())
-        if top > self.max_cycles:
-            self.max_cycles = top
+        pending = self._pending
+        key = (lo, hi)
+        pending[key] = pending.get(key, 0) + 1
+        # no pass for the new maximum: it grew by one at most (see `max_cycles`)
+        self._max_bound += 1
+        self._max_stale = True
+        if len(pending) > _PENDING_LIMIT:
+            self._settle_cycles()
 
     def _wear_out(self, groups: range, offset: int, old: bytes, new: bytes) -> None:
         """Past endurance, stick one bit this write changed at its old value."""
@@ -424,6 +475,7 @@ class _Part:
     # -- image support (used by sealmeter.nvm.image) ---------------------------------------
 
     def _state(self) -> dict[str, object]:
+        self._settle_cycles()
         return {
             "cells": bytes(self._cells),
             "weak": bytes(self._weak),
@@ -452,14 +504,17 @@ class _Part:
         self._any_stuck = any(self._stuck)
         self._weak_bytes = sum(1 for w in self._weak if w)
         self._cycles = np.asarray(list(cycles), dtype=np.int64).reshape(-1)
+        self._pending = {}
         self._programs = list(programs)
         self.ops = ops
-        self.max_cycles = int(self._cycles.max()) if self._cycles.size else 0
+        self._max = self._max_bound = int(self._cycles.max()) if self._cycles.size else 0
+        self._max_stale = False
         self._powered = powered
         self._regions = dict(regions)
 
     def clone(self, plan: FaultPlan | None = None) -> _Part:
         """An independent copy of this part's cells and wear, with `plan` armed."""
+        self._settle_cycles()
         twin = self.__class__.__new__(self.__class__)
         _Part.__init__(twin, self._geometry, plan, self._log.maxlen or _LOG_LIMIT)
         twin._set_state(
