@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,9 @@ headend = pytest.importorskip("sealmeter.headend", reason="the head-end part is 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 
 
-def test_ten_days_against_the_real_head_end_bill_reconciles_to_the_cent() -> None:
+def _meter_and_head_end() -> tuple[Meter, Any, Eeprom, SimClock]:
+    """A module provisioned at a real head-end on SQLite in memory, both on the day-night
+    schedule: (meter, head-end, the meter's EEPROM, the head-end's clock)."""
     clock = SimClock(T0)
     keys = headend.BoxKeys.generate()
     box = headend.HeadEnd.open("sqlite://", keys, clock=clock)
@@ -43,6 +46,11 @@ def test_ten_days_against_the_real_head_end_bill_reconciles_to_the_cent() -> Non
         T0,
     )
     meter.install_schedules((schedule(),), T0)
+    return meter, box, device, clock
+
+
+def test_ten_days_against_the_real_head_end_bill_reconciles_to_the_cent() -> None:
+    meter, box, _device, clock = _meter_and_head_end()
     t = T0
     rejected = 0
     while t < T0 + timedelta(days=10):
@@ -74,25 +82,7 @@ def test_answers_are_keyed_to_the_call_and_refused_after_a_reboot() -> None:
     as is a replay of an applied answer; the module calls again and nothing is lost: the
     registrations stay queued until the next answer acknowledges them.
     """
-    clock = SimClock(T0)
-    keys = headend.BoxKeys.generate()
-    box = headend.HeadEnd.open("sqlite://", keys, clock=clock)
-    box.publish_schedule((DATA / "day-night.json").read_text(), T0)
-    device = Eeprom(128 * 1024)
-    meter = Meter.manufacture(device, DEVICE_KEY, MeterConfig("m1"), T0, seeded(3))
-    export = meter.provision(keys.public(Suite.EC_MODERN), T0)
-    box.provision(
-        headend.Provisioning(
-            meter_id=export.meter_id,
-            customer_ref="c1",
-            suite=export.suite.value,
-            public_keys=export.public_keys,
-            chain_key=export.chain_key,
-            schedule_id="test-day-night",
-        ),
-        T0,
-    )
-    meter.install_schedules((schedule(),), T0)
+    meter, box, device, _clock = _meter_and_head_end()
     t = T0 + timedelta(hours=1)
     meter.feed_interval(T0, t, 1000)
     call = meter.make_uplink(t)

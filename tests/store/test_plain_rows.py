@@ -20,9 +20,7 @@ import pytest
 from sealmeter.store import (
     IngestBatch,
     MeterAdvance,
-    MeterRecord,
     MeterState,
-    NewMeter,
     Store,
     StoreUsageError,
     walk_pages,
@@ -35,27 +33,10 @@ from sealmeter.store._batch import (
     widen_plain,
 )
 from sealmeter.store._rows import METER_COLUMNS
+from tests.store.test_store import meter as _meter
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 T0_US = int(T0.timestamp()) * 1_000_000
-
-
-def _meter(meter_id: str) -> NewMeter:
-    rec = MeterRecord(
-        meter_id=meter_id,
-        customer_ref="c1",
-        suite="ec-modern",
-        feeder="F1",
-        schedule_id=None,
-        credit_frame=timedelta(days=7),
-        report_interval=timedelta(days=1),
-        state=MeterState.PROVISIONED,
-        key_version=1,
-        provisioned_at=T0,
-        last_seq=0,
-        last_seen=None,
-    )
-    return NewMeter(rec, b"pk-" + meter_id.encode(), b"chain-0")
 
 
 def _plain(meter_id: str, seq: int, kind: str = "real_time") -> tuple[Any, ...]:
