@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import Connection, and_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sealmeter.store import _schema as s
@@ -102,25 +102,7 @@ class MeterStore(StoreBase):
             ).first()
             if row is None:
                 raise NotFound(f"no meter {meter_id!r} is provisioned; check the id")
-            version = int(row.key_version) + 1
-            conn.execute(
-                update(s.meter_keys)
-                .where(
-                    and_(
-                        s.meter_keys.c.meter_id == meter_id,
-                        s.meter_keys.c.key_version == row.key_version,
-                    )
-                )
-                .values(retired_us=to_us(at))
-            )
-            conn.execute(
-                s.meter_keys.insert().values(
-                    meter_id=meter_id,
-                    key_version=version,
-                    public_keys=public_keys,
-                    valid_from_us=to_us(at),
-                )
-            )
+            version = _next_key_version(conn, meter_id, int(row.key_version), public_keys, at)
             conn.execute(
                 update(s.meters)
                 .where(s.meters.c.meter_id == meter_id)
@@ -161,26 +143,7 @@ class MeterStore(StoreBase):
                 return False
             values: dict[str, Any] = {"rollover": new}
             if public_keys is not None:
-                when = to_us(at)
-                version = int(row.key_version) + 1
-                conn.execute(
-                    update(s.meter_keys)
-                    .where(
-                        and_(
-                            s.meter_keys.c.meter_id == meter_id,
-                            s.meter_keys.c.key_version == row.key_version,
-                        )
-                    )
-                    .values(retired_us=when)
-                )
-                conn.execute(
-                    s.meter_keys.insert().values(
-                        meter_id=meter_id,
-                        key_version=version,
-                        public_keys=public_keys,
-                        valid_from_us=when,
-                    )
-                )
+                version = _next_key_version(conn, meter_id, int(row.key_version), public_keys, at)
                 values.update(public_keys=public_keys, key_version=version)
             moved = conn.execute(
                 update(s.meters)
@@ -228,3 +191,22 @@ class MeterStore(StoreBase):
                 .order_by(s.meters.c.meter_id)
             ).all()
         return [meter_record(r) for r in rows]
+
+
+def _next_key_version(
+    conn: Connection, meter_id: str, current: int, public_keys: bytes, at: datetime
+) -> int:
+    """Retire key version `current` of the meter at `at` and install `public_keys` as the
+    next version, valid from `at` (inside the caller's transaction); returns that version."""
+    when = to_us(at)
+    conn.execute(
+        update(s.meter_keys)
+        .where(and_(s.meter_keys.c.meter_id == meter_id, s.meter_keys.c.key_version == current))
+        .values(retired_us=when)
+    )
+    conn.execute(
+        s.meter_keys.insert().values(
+            meter_id=meter_id, key_version=current + 1, public_keys=public_keys, valid_from_us=when
+        )
+    )
+    return current + 1
