@@ -111,6 +111,7 @@ class _CrashSwitch:
         clock: SimClock,
         ledger: Ledger,
         armed: list[CrashPoint],
+        alone: bool,
     ) -> None:
         self.handle = handle
         self.world = world
@@ -118,7 +119,7 @@ class _CrashSwitch:
         self.ledger = ledger
         self.armed = armed
         self.handled = 0
-        self.peers: list[_CrashSwitch] = [self]  # every worker's switch, this one included
+        self.alone = alone  # the only head-end worker
 
     def __call__(self, uplink: bytes) -> bytes:
         now = self.clock.now()
@@ -153,11 +154,10 @@ class _CrashSwitch:
         else:
             # with several workers another may store this meter's uplink (a duplicated
             # message) while this one dies: the rows are compared with one worker only
-            alone = len(self.peers) == 1
-            before = rows() if alone else None
+            before = rows() if self.alone else None
             if not headend.die_before_commit(self.handle, uplink, now):
                 inc.detail += " (it committed nothing: killed on its way out)"
-            elif alone and rows() != before:
+            elif self.alone and rows() != before:
                 self.ledger.lost(inc, now, "rows of the transaction killed before COMMIT remain")
         headend.restart()
         self.ledger.crashes += 1
@@ -198,11 +198,10 @@ class _Engine:
                 self.clock,
                 ledger,
                 self.armed,
+                alone=workers == 1,
             )
             for k in range(workers)
         ]
-        for switch in self.switches:
-            switch.peers = self.switches
         plan = options.scenario.network if options.faults else type(options.scenario.network)()
         self.injector = FaultInjector(plan, Random(options.seed ^ 0xFA17), self.clock)
         self.gates: dict[str, _Gate] = {}
