@@ -50,22 +50,7 @@ def registration_row(
             usage += r.usage
             charge += r.charge
             parts.append(f'[{_quoted(r.obis)},{r.usage},"{r.charge}",null]')
-        plain: tuple[Any, ...] = (
-            meter_id,
-            reg.seq,
-            reg.kind._name_.lower(),
-            None,
-            to_us(reg.time),
-            reg.schedule_id,
-            reg.schedule_version,
-            "[" + ",".join(parts) + "]",
-            usage,
-            str(charge),
-            None,
-            reg.auth_code,
-            received_us,
-        )
-        return plain, charge, None
+        return _row(meter_id, reg, parts, usage, charge, None, received_us), charge, None
     parts = []
     usage = 0
     charge = Decimal(0)
@@ -85,7 +70,21 @@ def registration_row(
             parts.append(f'[{_quoted(r.obis)},{r.usage},"{r.charge}","{due}"]')
     if expected is None:  # one register unpriced: none reconciled
         parts = [p.rsplit(",", 1)[0] + ",null]" for p in parts]
-    row = (
+    return _row(meter_id, reg, parts, usage, charge, expected, received_us), charge, expected
+
+
+def _row(
+    meter_id: str,
+    reg: Registration,
+    parts: list[str],
+    usage: int,
+    charge: Decimal,
+    expected: Decimal | None,
+    received_us: int,
+) -> tuple[Any, ...]:
+    """The registrations-table row (REGISTRATION_COLUMNS order) of `reg`, registers as JSON
+    `parts`."""
+    return (
         meter_id,
         reg.seq,
         reg.kind._name_.lower(),
@@ -100,7 +99,6 @@ def registration_row(
         reg.auth_code,
         received_us,
     )
-    return row, charge, expected
 
 
 _ZERO = Decimal(0)

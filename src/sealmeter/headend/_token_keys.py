@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Self
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, utils
@@ -59,7 +59,23 @@ def _point(ec_point: bytes) -> bytes:
     return ec_point
 
 
-class TokenP256Key(ec.EllipticCurvePrivateKey):
+class _InToken:
+    """What every key held in the token shares: copies are the same key, the repr says where."""
+
+    def __copy__(self) -> Self:
+        """The same token key."""
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Self:
+        """The same token key (it cannot be copied out of the token)."""
+        return self
+
+    def __repr__(self) -> str:
+        """Say where the key is; nothing secret is here to show."""
+        return f"{type(self).__name__}(in PKCS#11 token)"
+
+
+class TokenP256Key(_InToken, ec.EllipticCurvePrivateKey):
     """A P-256 private key in the token: ECDH and ECDSA run there."""
 
     def __init__(self, token: TokenSession, key: Any, public: ec.EllipticCurvePublicKey) -> None:
@@ -148,20 +164,8 @@ class TokenP256Key(ec.EllipticCurvePrivateKey):
         """Refused: the key does not leave the token."""
         _not_extractable()
 
-    def __copy__(self) -> TokenP256Key:
-        """The same token key."""
-        return self
 
-    def __deepcopy__(self, memo: dict[int, object]) -> TokenP256Key:
-        """The same token key (it cannot be copied out of the token)."""
-        return self
-
-    def __repr__(self) -> str:
-        """Say where the key is; nothing secret is here to show."""
-        return "TokenP256Key(in PKCS#11 token)"
-
-
-class TokenEd25519Key(ed25519.Ed25519PrivateKey):
+class TokenEd25519Key(_InToken, ed25519.Ed25519PrivateKey):
     """An Ed25519 private key in the token: signatures run there."""
 
     def __init__(self, token: TokenSession, key: Any, public: ed25519.Ed25519PublicKey) -> None:
@@ -202,15 +206,3 @@ class TokenEd25519Key(ed25519.Ed25519PrivateKey):
     def private_bytes_raw(self) -> bytes:
         """Refused: the key does not leave the token."""
         _not_extractable()
-
-    def __copy__(self) -> TokenEd25519Key:
-        """The same token key."""
-        return self
-
-    def __deepcopy__(self, memo: dict[int, object]) -> TokenEd25519Key:
-        """The same token key (it cannot be copied out of the token)."""
-        return self
-
-    def __repr__(self) -> str:
-        """Say where the key is; nothing secret is here to show."""
-        return "TokenEd25519Key(in PKCS#11 token)"

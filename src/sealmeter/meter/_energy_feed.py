@@ -54,12 +54,7 @@ class EnergyFeed(MeterCore):
             raise UsageError(str(exc)) from None
         if exact < 0:
             raise UsageError(f"energy {energy_wh} Wh is negative; feed consumption only")
-        fed = self._journal.fed_until
-        if fed is not None and start < fed:
-            raise UsageError(
-                f"interval starting {start.isoformat()} overlaps energy already fed up to "
-                f"{fed.isoformat()}; feed consecutive intervals"
-            )
+        self._check_not_fed(start)
         span = (end - start) // MICRO
         total_uwh = round(exact * UWH_PER_WH)
         power_w = round(exact * 3600 / Fraction(span, 10**6))
@@ -83,12 +78,7 @@ class EnergyFeed(MeterCore):
         span = interval // MICRO
         if span <= 0:
             raise UsageError(f"interval {interval} must be positive")
-        fed = self._journal.fed_until
-        if fed is not None and start < fed:
-            raise UsageError(
-                f"interval starting {start.isoformat()} overlaps energy already fed up to "
-                f"{fed.isoformat()}; feed consecutive intervals"
-            )
+        self._check_not_fed(start)
         for e in energy_mwh:
             if type(e) is not int or e < 0:
                 raise UsageError(f"interval energy {e!r} must be a whole, non-negative mWh")
@@ -117,6 +107,15 @@ class EnergyFeed(MeterCore):
             self._lazy = False
         self._flush()
         return delivered
+
+    def _check_not_fed(self, start: datetime) -> None:
+        """Refuse an interval starting before the end of what was already fed."""
+        fed = self._journal.fed_until
+        if fed is not None and start < fed:
+            raise UsageError(
+                f"interval starting {start.isoformat()} overlaps energy already fed up to "
+                f"{fed.isoformat()}; feed consecutive intervals"
+            )
 
     def _quiet_stretch(self, start: datetime, interval: timedelta, most: int) -> int:
         """How many whole intervals from `start` (at most `most`) end before or at the next
