@@ -129,6 +129,27 @@ def _kek(session: Any, label: str, create: bool) -> Any:
     )
 
 
+def _unseal_passphrase(
+    session: Any, cfg: TokenConfig, doc: dict[str, Any], nonce: bytes, sealed: bytes, path: Path
+) -> bytes:
+    """Open a key file's sealed passphrase with the token's key-encryption key (AES-GCM in the
+    token); a key file altered or sealed by another token is a `KeyStoreError`."""
+    import pkcs11
+    from pkcs11 import Mechanism
+    from pkcs11.mechanisms import GCMParams
+
+    kek = _kek(session, doc.get("key_label", cfg.key_label), create=False)
+    try:
+        secret = kek.decrypt(
+            sealed, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(nonce, _AAD)
+        )
+    except pkcs11.PKCS11Error:
+        raise KeyStoreError(
+            f"the token's key does not open {path}: the file was altered or sealed by another token"
+        ) from None
+    return bytes(secret)
+
+
 def save_with_token(keys: BoxKeys, path: Path, cfg: TokenConfig) -> None:
     """Write `keys` to `path` sealed by the token (creating the token's AES key if needed)."""
     import pkcs11
@@ -167,10 +188,6 @@ def save_with_token(keys: BoxKeys, path: Path, cfg: TokenConfig) -> None:
 
 def load_with_token(path: Path, cfg: TokenConfig) -> BoxKeys:
     """Unseal the key file at `path` with the token; a wrong token or PIN is a clear error."""
-    import pkcs11
-    from pkcs11 import Mechanism
-    from pkcs11.mechanisms import GCMParams
-
     try:
         doc = json.loads(path.read_text())
         if doc.get("format") == _FORMAT_IN_TOKEN:
@@ -187,17 +204,8 @@ def load_with_token(path: Path, cfg: TokenConfig) -> BoxKeys:
             f"{path} is not a token-sealed sealmeter key file ({exc}); restore it from backup"
         ) from None
     with _session(cfg) as session:
-        kek = _kek(session, doc.get("key_label", cfg.key_label), create=False)
-        try:
-            secret = kek.decrypt(
-                sealed, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(nonce, _AAD)
-            )
-        except pkcs11.PKCS11Error:
-            raise KeyStoreError(
-                f"the token's key does not open {path}: the file was altered or sealed by "
-                "another token"
-            ) from None
-    return BoxKeys.from_bytes(blob, bytes(secret))
+        secret = _unseal_passphrase(session, cfg, doc, nonce, sealed, path)
+    return BoxKeys.from_bytes(blob, secret)
 
 
 def is_token_file(path: Path) -> bool:
@@ -316,10 +324,6 @@ def generate_in_token(suites: list[Suite], path: Path, cfg: TokenConfig) -> BoxK
 
 
 def _load_in_token(path: Path, doc: dict[str, Any], cfg: TokenConfig) -> BoxKeys:
-    import pkcs11
-    from pkcs11 import Mechanism
-    from pkcs11.mechanisms import GCMParams
-
     try:
         nonce = base64.b64decode(doc["nonce"])
         sealed = base64.b64decode(doc["sealed_passphrase"])
@@ -327,17 +331,8 @@ def _load_in_token(path: Path, doc: dict[str, Any], cfg: TokenConfig) -> BoxKeys
         raise KeyStoreError(f"{path} is not a sealmeter token key file ({exc})") from None
     session = _session(cfg)
     try:
-        kek = _kek(session, doc.get("key_label", cfg.key_label), create=False)
-        try:
-            secret = kek.decrypt(
-                sealed, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(nonce, _AAD)
-            )
-        except pkcs11.PKCS11Error:
-            raise KeyStoreError(
-                f"the token's key does not open {path}: the file was altered or sealed by "
-                "another token"
-            ) from None
-        return _open_in_token(TokenSession(session), doc, bytes(secret), path)
+        secret = _unseal_passphrase(session, cfg, doc, nonce, sealed, path)
+        return _open_in_token(TokenSession(session), doc, secret, path)
     except BaseException:
         session.close()
         raise
