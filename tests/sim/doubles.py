@@ -190,8 +190,8 @@ class ToyHeadEnd:
     def verdict(self, data: bytes) -> Verdict | None:
         return self.verdicts.get(hashlib.sha256(data).digest())
 
-    def stored(self) -> dict[str, dict[int, int]]:
-        return {m: dict(v) for m, v in self.db.items()}
+    def stored(self, meter_id: str | None = None) -> dict[str, dict[int, int]]:
+        return {m: dict(v) for m, v in self.db.items() if meter_id in (None, m)}
 
     def registrations(self) -> int:
         return sum(len(v) for v in self.db.values())

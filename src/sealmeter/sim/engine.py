@@ -138,9 +138,8 @@ class _CrashSwitch:
             meter_id = None  # not an envelope: compare the whole store instead
         headend = self.world.headend
 
-        def rows() -> object:
-            stored = headend.stored()
-            return stored if meter_id is None else stored.get(meter_id, {})
+        def rows() -> object:  # that meter's stored registrations (all, if not an envelope)
+            return headend.stored(meter_id)
 
         inc = self.ledger.incident(
             "fault",

@@ -257,10 +257,13 @@ class RealHeadEnd:
                 return Verdict(True, rec.reason.value)
         return Verdict(True, "rejected")
 
-    def stored(self) -> dict[str, dict[int, int]]:
-        """Every stored registration's usage in units, by meter and sequence number."""
+    def stored(self, meter_id: str | None = None) -> dict[str, dict[int, int]]:
+        """Every stored registration's usage in units, by meter and sequence number (of the
+        one meter `meter_id` if given)."""
         out: dict[str, dict[int, int]] = {}
-        for reg in walk_pages(lambda c: self.he.list_registrations(cursor=c, limit=MAX_PAGE)):
+        for reg in walk_pages(
+            lambda c: self.he.list_registrations(meter_id=meter_id, cursor=c, limit=MAX_PAGE)
+        ):
             out.setdefault(reg.meter_id, {})[reg.seq] = reg.usage // self.unit_wh
         return out
 

@@ -105,8 +105,9 @@ class SimHeadEnd(Protocol):
         """What the head-end did with these exact uplink bytes, if it saw them recently."""
         ...
 
-    def stored(self) -> dict[str, dict[int, int]]:
-        """Stored registrations: meter id -> {sequence number: units}."""
+    def stored(self, meter_id: str | None = None) -> dict[str, dict[int, int]]:
+        """Stored registrations: meter id -> {sequence number: units} (only `meter_id`'s
+        if given)."""
         ...
 
     def registrations(self) -> int:
