@@ -16,6 +16,10 @@ from pathlib import Path
 
 import atheris
 
+# numba is imported before the hooks: atheris's bytecode hooks cannot be compiled by numba, and
+# a numba imported under them had them in the templates it compiles (`int(float)` failed).
+import numba  # noqa: F401 - imported for its side effect, before instrumentation
+
 with atheris.instrument_imports(exclude=["numba", "llvmlite", "sealmeter.metering._kernel"]):
     import numpy as np
 

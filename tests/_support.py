@@ -52,3 +52,24 @@ def run_fuzz_target(target: str, cwd: Path, *, runs: int, seed: int, max_len: in
     )
     assert done.returncode == 0, done.stderr[-4000:]
     assert f"Done {runs}" in done.stderr
+
+
+def replay_fuzz_inputs(target: str, cwd: Path, inputs: list[Path]) -> None:
+    """Run `fuzz/<target>` on each of `inputs` (earlier findings) and assert none is one now.
+
+    numba's cache is a fresh folder: kernels compile inside the run, as on a new machine.
+    """
+    require_atheris()
+    assert inputs, "no inputs to replay"
+    done = subprocess.run(
+        [sys.executable, str(FUZZ_DIR / target), *map(str, inputs)],
+        cwd=cwd,
+        env={**os.environ, "NUMBA_CACHE_DIR": str(cwd / "numba-cache")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    for path in inputs:
+        assert f"Executed {path}" in done.stderr

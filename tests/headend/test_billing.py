@@ -123,6 +123,14 @@ def test_schedule_publication_versions_and_delivery(
     assert down.schedules == ()
     assert headend.schedule_deliveries()[0].confirmed_at == later
     assert headend.schedule_deliveries(pending_only=True) == []
+    # the meter keeps reporting the schedule it holds: the delivery keeps its first
+    # confirmation, and a report of a version never delivered confirms nothing
+    again = later + timedelta(hours=1)
+    status = m.status(again, schedule_id="de-swn-donau-ht-nt", schedule_version=1)
+    m.accept(headend.handle_uplink(m.uplink(again, status), again), again)
+    status = m.status(again, schedule_id="de-swn-donau-ht-nt", schedule_version=7)
+    m.accept(headend.handle_uplink(m.uplink(again, status), again), again)
+    assert [(d.version, d.confirmed_at) for d in headend.schedule_deliveries()] == [(1, later)]
     # a new version goes out to the meters on that schedule
     v2 = HTNT.replace("version = 1", "version = 2").replace(
         'valid_from = "2022-07-01T00:00:00+02:00"', 'valid_from = "2026-04-01T00:00:00+02:00"'

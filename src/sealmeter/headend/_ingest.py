@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sealmeter.headend._billing import plain_rows, registration_row
@@ -198,6 +199,8 @@ class Ingestor:
         }
         self._public_cache: dict[bytes, PublicKeys] = {}
         self._schedule_cache: dict[tuple[str, int], ParsedSchedule | None] = {}
+        # a meter's credit frame -> the CreditFrame its enable codes carry
+        self._frames: dict[timedelta, CreditFrame] = {}
         # meter -> (sealed chain state as last committed by this process, that state opened):
         # when the stored bytes are still the ones we wrote, unsealing and parsing are skipped;
         # any other bytes (another worker moved the meter, a restore) are unsealed afresh
@@ -444,7 +447,7 @@ class Ingestor:
                 f"{opened.stale[0]}..{opened.stale[-1]}, acknowledged long ago: a replay"
             )
             return self._reject(batch, data, now, RejectionReason.REPLAY, detail, meter, claimed)
-        self._accept(opened, data, view, batch, now)
+        self._accept(opened, data, view, batch, now, pending.get(claimed, ()))
         answer = self._answer(opened, view, pending, now)
         if answer.enable_code is None and rec.state is not MeterState.BLOCKED:
             why = view.mismatch or "an earlier charge mismatch is not resolved"
@@ -464,6 +467,19 @@ class Ingestor:
             )
         return _Reply(answer, private, view.public, answer_key)
 
+    def _credit_frame(self, duration: timedelta) -> CreditFrame:
+        """The credit frame an enable code for `duration` carries (built and checked once)."""
+        limit = self.policy.credit_limit
+        frame = self._frames.get(duration)
+        # by identity: a limit equal in value but written with another exponent encodes
+        # differently on the wire, so only the policy's own object may be reused
+        if frame is None or frame.charge_limit is not limit:
+            frame = CreditFrame(duration, limit)
+            if len(self._frames) > 64:
+                self._frames.clear()
+            self._frames[duration] = frame
+        return frame
+
     # ------------------------------------------------------------------ an authentic uplink
     def _accept(
         self,
@@ -472,6 +488,7 @@ class Ingestor:
         view: _MeterView,
         batch: IngestBatch,
         now: datetime,
+        unconfirmed: Sequence[tuple[str, int]] = (),
     ) -> None:
         rec = view.stored.record
         uplink = opened.uplink
@@ -564,7 +581,9 @@ class Ingestor:
                     f"tamper:{rec.meter_id}:{event.kind.name}:{to_us(event.time)}",
                 )
             )
-        if status.schedule_id:
+        if (status.schedule_id, status.schedule_version) in unconfirmed:
+            # only a delivery still waiting for its confirmation (as loaded for this batch)
+            # is written; a meter that keeps reporting the schedule it holds changes nothing
             batch.confirmations.append(
                 ScheduleConfirmation(rec.meter_id, status.schedule_id, status.schedule_version, now)
             )
@@ -597,7 +616,7 @@ class Ingestor:
                 acked_seq=view.chain.last_seq,
                 nonce=nonce,
                 expires=now + self.policy.enable_code_validity,
-                credit_frame=CreditFrame(rec.credit_frame, self.policy.credit_limit),
+                credit_frame=self._credit_frame(rec.credit_frame),
             )
         schedules: list[ScheduleUpdate] = []
         status = opened.uplink.status

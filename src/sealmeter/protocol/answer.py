@@ -15,6 +15,7 @@ meter calls again. Pushed downlinks (not answers) stay sealed in full (`seal_dow
 from __future__ import annotations
 
 import hmac
+import os
 from datetime import datetime
 from typing import NamedTuple
 
@@ -147,7 +148,6 @@ def seal_answer(
             "an answer must be for the call's meter and echo the call's nonce; "
             "seal anything else with seal_downlink"
         )
-    material = _check_seed(seed)
     head = _head(
         Direction.ANSWER,
         downlink.meter_id,
@@ -157,7 +157,10 @@ def seal_answer(
     )
     assert head is not None  # the meter id is a checked message field
     plaintext = encode_downlink(downlink)
-    nonce = _suites.seed_bytes(material, b"nonce", _suites.AEAD_NONCE_SIZE)
+    if seed is None:  # the nonce is the only randomness an answer needs: take it directly
+        nonce = os.urandom(_suites.AEAD_NONCE_SIZE)
+    else:
+        nonce = _suites.seed_bytes(_check_seed(seed), b"nonce", _suites.AEAD_NONCE_SIZE)
     associated = b"".join((head, answer_key.call_id, nonce, _CT_LEN.pack(len(plaintext) + 16)))
     signed = associated + answer_key.aead().encrypt(nonce, plaintext, associated)
     return signed + _suites.sign(headend, signed)

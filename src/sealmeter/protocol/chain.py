@@ -15,6 +15,7 @@ import hashlib
 import hmac as _stdlib_hmac
 import struct
 from dataclasses import dataclass, replace
+from itertools import starmap
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as _hmac
@@ -304,7 +305,7 @@ class HeadEndChain:
         head = _HEAD_STATE.pack(
             _STATE_VERSION, self.last_seq, self.key, self.last_code, len(self.recent)
         )
-        return head + b"".join(_RECENT.pack(seq, digest) for seq, digest in self.recent)
+        return head + b"".join(starmap(_RECENT.pack, self.recent))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> HeadEndChain:
