@@ -405,3 +405,94 @@ def test_a_symmetric_suite_meter_is_served_with_its_sealed_secret(
     assert rejections(headend) == [RejectionReason.SUITE_MISMATCH]
     with pytest.raises(HeadEndError, match="no public key"):
         headend.meter_public_keys("sym1")
+
+
+def _claiming(envelope: bytes, meter_id: bytes) -> bytes:
+    """`envelope` with its header's meter id replaced (version, suite, direction, then it)."""
+    size = envelope[3]
+    return envelope[:3] + bytes([len(meter_id)]) + meter_id + envelope[4 + size :]
+
+
+# ids a header can claim (1 to 255 bytes of UTF-8) that no store can keep as an id
+_UNSTORABLE_IDS = [b"x" * 65, b"m\x00", b"tab\tid", "z\u00e4hler\u2028".encode(), b"\x7f"]
+
+
+@pytest.mark.parametrize("claimed", _UNSTORABLE_IDS, ids=lambda b: repr(b[:8]))
+def test_a_header_no_meter_id_can_be_fails_only_itself(
+    headend: HeadEnd, make_meter: MakeMeter, claimed: bytes
+) -> None:
+    # PostgreSQL refuses NUL and over-long values: an unauthenticated header must not be able
+    # to fail the batch it arrives in (the genuine uplink beside it is stored and answered)
+    m = provisioned(headend, make_meter)
+    m.register(T0, USAGE)
+    genuine = m.uplink(T0)
+    forged = _claiming(genuine, claimed)
+    answers = headend.handle_uplinks([forged, genuine], T0)
+    assert answers[0] == REJECTION_ANSWER
+    assert m.accept(answers[1], T0).enable_code is not None
+    assert headend.metrics()["registrations"] == 1
+    (rejection,) = headend.list_rejections().items
+    assert (rejection.reason, rejection.meter_id) == (RejectionReason.UNKNOWN_METER, None)
+    assert "no meter can have" in rejection.detail
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(claimed=st.text(min_size=1, max_size=90).filter(lambda t: len(t.encode()) <= 255))
+def test_any_claimed_meter_id_is_answered_and_the_batch_goes_on(
+    headend: HeadEnd, make_meter: MakeMeter, claimed: str
+) -> None:
+    meter_id = f"g{headend.metrics()['meters']}"
+    m = provisioned(headend, make_meter, meter_id)
+    m.register(T0, USAGE)
+    genuine = m.uplink(T0)
+    answers = headend.handle_uplinks([_claiming(genuine, claimed.encode()), genuine], T0)
+    if claimed != meter_id:
+        assert answers[0] == REJECTION_ANSWER
+    assert m.accept(answers[1], T0).enable_code is not None
+    assert len(headend.list_registrations(meter_id=meter_id).items) == 1
+
+
+@pytest.mark.parametrize("schedule_id", ["s" * 65, "nul\x00", "line\nbreak"])
+def test_an_authentic_uplink_naming_an_unstorable_schedule_id_is_refused_alone(
+    headend: HeadEnd, make_meter: MakeMeter, schedule_id: str
+) -> None:
+    bad = provisioned(headend, make_meter, "bad")
+    good = provisioned(headend, make_meter, "good")
+    bad.register(T0, USAGE, schedule_id=schedule_id, schedule_version=1)
+    good.register(T0, USAGE)
+    answers = headend.handle_uplinks([bad.uplink(T0), good.uplink(T0)], T0)
+    assert answers[0] == REJECTION_ANSWER
+    assert good.accept(answers[1], T0).enable_code is not None
+    assert [r.meter_id for r in headend.list_registrations().items] == ["good"]
+    (rejection,) = headend.list_rejections().items
+    assert (rejection.reason, rejection.meter_id) == (RejectionReason.MALFORMED, "bad")
+    assert "schedule id" in rejection.detail
+    # the status names one too: refused the same way, nothing confirmed
+    status = bad.status(T0, schedule_id=schedule_id, schedule_version=1)
+    bad.queue.clear()
+    bad.register(T0 + timedelta(minutes=1), USAGE)
+    assert headend.handle_uplink(bad.uplink(T0, status), T0) == REJECTION_ANSWER
+    assert headend.get_meter("bad").last_seq == 0
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"meter_id": "n\x00"},
+        {"meter_id": "x" * 65},
+        {"feeder": "f" * 65},
+        {"feeder": "f\x00"},
+        {"customer_ref": "c" * 129},
+        {"customer_ref": "c\x00"},
+    ],
+    ids=lambda c: f"{next(iter(c))}:{next(iter(c.values()))[:3]!r}",
+)
+def test_provisioning_refuses_what_no_store_can_keep(
+    headend: HeadEnd, make_meter: MakeMeter, changes: dict[str, str]
+) -> None:
+    request = replace(make_meter("ok").provisioning("cust"), **changes)  # type: ignore[arg-type]
+    with pytest.raises(HeadEndError, match="printable characters"):
+        headend.provision(request, T0)
+    assert headend.metrics()["meters"] == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -36,3 +37,29 @@ def walk(client: Any, url: str, headers: dict[str, str], limit: int) -> list[dic
             return items
         assert page["items"], "a page with a next cursor must not be empty"
     raise AssertionError("pagination did not end")
+
+
+def nul_requests(doc: dict[str, Any], known_meter: str) -> list[tuple[str, str, str]]:
+    """(method, url, location) for every string parameter of `doc`, given a NUL in it.
+
+    Path parameters other than the one under test name `known_meter`; each parameter gets
+    the value ``a%00b``.
+    """
+    out = []
+    for path, methods in doc["paths"].items():
+        for method, spec in methods.items():
+            for param in spec.get("parameters", []):
+                schema = param.get("schema", {})
+                kinds = {schema.get("type")} | {s.get("type") for s in schema.get("anyOf", [])}
+                if "string" not in kinds:
+                    continue
+                url = path
+                if param["in"] == "path":
+                    url = url.replace("{" + param["name"] + "}", "a%00b")
+                elif param["in"] == "query":
+                    url = f"{path}?{param['name']}=a%00b"
+                else:
+                    continue
+                url = re.sub(r"\{[^}]+\}", known_meter, url)
+                out.append((method.upper(), url, f"{param['in']}.{param['name']}"))
+    return out

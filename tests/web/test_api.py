@@ -18,7 +18,7 @@ from sealmeter.protocol import Suite
 from sealmeter.store import StoreUnavailable
 from sealmeter.web import Role, content_disposition
 from tests.web.conftest import PRICES, SCHEDULE, T0, Client, WebEnv, charge
-from tests.web.helpers import assert_error, walk
+from tests.web.helpers import assert_error, nul_requests, walk
 
 OCTETS = {"Content-Type": "application/octet-stream"}
 
@@ -442,3 +442,13 @@ def test_any_customer_name_gives_a_valid_download_header(name: str) -> None:
     assert "\n" not in header
     assert "\r" not in header
     assert header.count('"') == 2
+
+
+def test_a_nul_in_any_parameter_is_refused_the_same_on_sqlite(fleet: WebEnv) -> None:
+    # SQLite could hold it, PostgreSQL cannot: the API refuses it before either store sees it
+    admin = fleet.auth(Role.ADMIN)
+    cases = nul_requests(fleet.client.get("/openapi.json").json(), "m-ok")
+    for method, url, _location in cases:
+        assert_error(fleet.client.request(method, url, headers=admin), 422, "invalid_request")
+    assert_error(fleet.client.get("/v1/meters?cursor=%00", headers=admin), 422, "invalid_request")
+    assert fleet.client.get("/v1/meters", headers=admin).status_code == 200

@@ -11,10 +11,10 @@ from urllib.parse import quote
 import pytest
 
 from sealmeter.headend import BoxKeys
-from sealmeter.store import drop_schema, open_engine
+from sealmeter.store import NotFound, StoreUsageError, drop_schema, open_engine
 from sealmeter.web import Role
 from tests.web.conftest import T0, WebEnv, populate, web_env
-from tests.web.helpers import assert_error, walk
+from tests.web.helpers import assert_error, nul_requests, walk
 
 pytestmark = pytest.mark.service
 
@@ -58,3 +58,29 @@ def test_the_api_answers_the_same_on_postgresql(pg_fleet: WebEnv) -> None:
     token = {"Authorization": f"Bearer {made.json()['token']}"}
     blocked = pg_fleet.client.post("/v1/meters/m-ok/block", json={"reason": "x"}, headers=token)
     assert blocked.json()["fleet_state"] == "blocked"
+
+
+def test_a_nul_in_any_parameter_is_a_422_not_a_server_error(pg_fleet: WebEnv) -> None:
+    # PostgreSQL text cannot hold a NUL: before, such an id, filter or cursor was a 500
+    admin = pg_fleet.auth(Role.ADMIN)
+    cases = nul_requests(pg_fleet.client.get("/openapi.json").json(), "m-ok")
+    assert len(cases) > 10
+    for method, url, location in cases:
+        body = assert_error(
+            pg_fleet.client.request(method, url, headers=admin), 422, "invalid_request"
+        )
+        where = "path" if location.startswith("path.") else location
+        assert body["fields"] == [{"location": where, "problem": "holds a NUL character"}], url
+
+
+def test_the_store_refuses_what_postgresql_cannot_take_with_a_typed_error(
+    pg_fleet: WebEnv,
+) -> None:
+    # past the API (the CLI, a script): the store names the input as the fault, typed
+    store = pg_fleet.headend.store
+    with pytest.raises(StoreUsageError, match="NUL"):
+        store.get_meter("a\x00b")
+    with pytest.raises(StoreUsageError, match="fix the input"):
+        store.list_schedules("s" * 65 + "\x00")
+    with pytest.raises(NotFound):
+        store.get_meter("x" * 65)  # only compared, never written: simply no such meter

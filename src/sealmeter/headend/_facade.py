@@ -33,6 +33,7 @@ from sealmeter.protocol.chain import CHAIN_KEY_SIZE, HeadEndChain
 from sealmeter.protocol.errors import ProtocolUsageError
 from sealmeter.protocol.keys import SYMMETRIC_KEY_SIZE, PublicKeys, Suite
 from sealmeter.store import (
+    ID_SIZE,
     AlertKind,
     AlertRecord,
     Bill,
@@ -50,6 +51,7 @@ from sealmeter.store import (
     ScheduleDelivery,
     ScheduleRecord,
     Store,
+    is_storable_id,
 )
 from sealmeter.store.errors import StoreError
 
@@ -121,8 +123,23 @@ class HeadEnd:
                 f"the chain key of meter {request.meter_id!r} must be {CHAIN_KEY_SIZE} bytes "
                 f"(it is {len(request.chain_key)}); use the K_0 written at manufacture"
             )
-        if not request.meter_id or len(request.meter_id) > 64:
-            raise HeadEndError("a meter id must be 1 to 64 characters")
+        if not is_storable_id(request.meter_id):
+            raise HeadEndError(
+                f"a meter id must be 1 to {ID_SIZE} printable characters, not "
+                f"{request.meter_id[:80]!r}"
+            )
+        if request.feeder and not is_storable_id(request.feeder):
+            raise HeadEndError(
+                f"a feeder must be empty or 1 to {ID_SIZE} printable characters, not "
+                f"{request.feeder[:80]!r}"
+            )
+        if not is_storable_id(request.customer_ref, 128):
+            raise HeadEndError(
+                "a customer reference must be 1 to 128 printable characters, not "
+                f"{request.customer_ref[:80]!r}"
+            )
+        if request.schedule_id is not None and not is_storable_id(request.schedule_id):
+            raise ScheduleError(f"schedule {request.schedule_id[:80]!r} is not published")
         if request.credit_frame <= timedelta(0) or request.report_interval <= timedelta(0):
             raise HeadEndError("credit frame and report interval must be positive durations")
         if request.schedule_id is not None and not self.store.list_schedules(request.schedule_id):

@@ -65,6 +65,7 @@ from sealmeter.protocol import (
     symmetric_keys,
 )
 from sealmeter.store import (
+    ID_SIZE,
     AlertKind,
     ConcurrentUpdate,
     IngestBatch,
@@ -81,6 +82,7 @@ from sealmeter.store import (
     Severity,
     Store,
     StoredMeter,
+    is_storable_id,
 )
 from sealmeter.store._batch import REGISTRATION_COLUMNS, widen_plain
 from sealmeter.store._convert import registers_from_json, to_us, us_to_dt
@@ -148,6 +150,27 @@ def _clone_alert(rec: MeterRecord, exc: ChainConflict, now: datetime) -> NewAler
         now,
         f"clone:{rec.meter_id}",
     )
+
+
+def _shown(text: str, size: int = 40) -> str:
+    """`text` for a log line: its repr (control characters escaped), cut after `size`."""
+    return repr(text[:size]) + (f" (+{len(text) - size} characters)" if len(text) > size else "")
+
+
+def _unstorable_text(opened: OpenedUplink) -> str | None:
+    """What of an opened uplink the store could not keep as it is, if anything.
+
+    The schedule ids its new registrations and its status name go into id columns and
+    queries; one the store cannot hold would fail the whole batch on PostgreSQL.
+    """
+    named = {reg.schedule_id for reg in opened.accepted}
+    status = opened.uplink.status
+    if status is not None:
+        named.add(status.schedule_id)
+    for schedule_id in named:
+        if schedule_id and not is_storable_id(schedule_id):
+            return f"schedule id {_shown(schedule_id)}"
+    return None
 
 
 def _reason(exc: ProtocolPeerError) -> RejectionReason:
@@ -266,7 +289,7 @@ class Ingestor:
             except ProtocolPeerError:
                 claimed.append(None)
         stored, pending, disputed = self.store.load_for_ingest_with_disputes(
-            [m for m in claimed if m is not None]
+            [m for m in claimed if m is not None and is_storable_id(m)]
         )
         views: dict[str, _MeterView] = {}
         replies: list[_Reply] = []
@@ -379,6 +402,18 @@ class Ingestor:
             return self._reject(
                 batch, data, now, RejectionReason.MALFORMED, "no readable envelope", None, None
             )
+        if not is_storable_id(claimed):
+            # unauthenticated header text no meter id can be: not looked up, not stored
+            return self._reject(
+                batch,
+                data,
+                now,
+                RejectionReason.UNKNOWN_METER,
+                f"the envelope claims meter id {_shown(claimed)}, which no meter can have "
+                f"(1 to {ID_SIZE} printable characters)",
+                None,
+                None,
+            )
         meter = stored.get(claimed)
         if meter is None:
             return self._reject(
@@ -439,6 +474,14 @@ class Ingestor:
             if isinstance(exc, ChainConflict):
                 batch.alerts.append(_clone_alert(rec, exc, now))
             return self._reject(batch, data, now, _reason(exc), str(exc), meter, claimed)
+        unstorable = _unstorable_text(opened)
+        if unstorable is not None:
+            detail = (
+                f"uplink of meter {claimed!r} is authentic but names {unstorable}, which no "
+                f"record can carry (1 to {ID_SIZE} printable characters): nothing of it is "
+                "stored; the meter's configuration or firmware is wrong"
+            )
+            return self._reject(batch, data, now, RejectionReason.MALFORMED, detail, meter, claimed)
         if opened.stale and not opened.accepted and not opened.duplicates:
             # only registrations acknowledged long ago: a meter never resends just those,
             # so this is an old uplink replayed

@@ -16,6 +16,7 @@ from sealmeter.store._batch import (
     NewUplink,
     ScheduleConfirmation,
 )
+from sealmeter.store._convert import ID_SIZE, is_storable_id
 from sealmeter.store._engine import DEFAULT_URL, drop_schema, open_engine
 from sealmeter.store._migrate import current_revision, head_revision, migrate
 from sealmeter.store._records import (
@@ -54,6 +55,7 @@ from sealmeter.store.errors import (
 
 __all__ = [
     "DEFAULT_URL",
+    "ID_SIZE",
     "MAX_PAGE",
     "AlertKind",
     "AlertRecord",
@@ -97,6 +99,7 @@ __all__ = [
     "current_revision",
     "drop_schema",
     "head_revision",
+    "is_storable_id",
     "migrate",
     "open_engine",
     "walk_pages",

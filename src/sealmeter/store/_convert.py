@@ -11,7 +11,9 @@ from sealmeter.clock import ensure_utc
 from sealmeter.store._records import RegisterReading
 
 __all__ = [
+    "ID_SIZE",
     "dur_to_s",
+    "is_storable_id",
     "registers_from_json",
     "registers_to_json",
     "s_to_dur",
@@ -20,6 +22,18 @@ __all__ = [
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+ID_SIZE = 64
+"""Characters of the id columns (meter, schedule, feeder): `String(64)` on every store."""
+
+
+def is_storable_id(value: str, size: int = ID_SIZE) -> bool:
+    """Whether every store keeps `value` exactly in an id column of `size` characters.
+
+    1 to `size` printable characters: PostgreSQL refuses a longer value and any NUL, SQLite
+    would keep either, so an id outside this rule is one no record can carry on both.
+    """
+    return 0 < len(value) <= size and value.isprintable()
 
 
 def to_us(when: datetime) -> int:

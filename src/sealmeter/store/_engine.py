@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.pool import StaticPool
 
-from sealmeter.store.errors import StoreConfigError, StoreUnavailable
+from sealmeter.store.errors import StoreConfigError, StoreUnavailable, StoreUsageError
 
 __all__ = [
     "CHECKPOINT_BYTES",
@@ -122,6 +122,8 @@ def _sqlite_engine(url: str, *, in_memory: bool) -> Engine:
 
 
 def _postgres_engine(url: str, schema: str | None) -> Engine:
+    import psycopg  # PostgreSQL only: SQLite users never load the driver
+
     connect_args: dict[str, Any] = {"connect_timeout": 10}
     if schema is not None:
         if not _SCHEMA_NAME.match(schema):
@@ -131,6 +133,18 @@ def _postgres_engine(url: str, schema: str | None) -> Engine:
             )
         connect_args["options"] = f"-csearch_path={schema}"
     engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: Any) -> None:
+        # a value PostgreSQL cannot take (text with a NUL, longer than its column, a number
+        # out of range) is the caller's input, not the database failing: say so, typed
+        if isinstance(context.original_exception, psycopg.DataError):
+            raise StoreUsageError(
+                f"a value cannot be stored or compared as given "
+                f"({str(context.original_exception).splitlines()[0]}): text must have no NUL "
+                "character and fit its column, numbers their range; fix the input"
+            ) from None
+
     if schema is not None:
         try:
             with engine.begin() as conn:

@@ -13,7 +13,7 @@ from sealmeter.web import _routes_billing, _routes_meters, _routes_ops, _routes_
 from sealmeter.web._deps import Doors
 from sealmeter.web._metrics import RequestMetrics
 from sealmeter.web._port import FleetStates, OperatorApi
-from sealmeter.web._problems import install_error_handlers
+from sealmeter.web._problems import install_error_handlers, refuse_nul
 from sealmeter.web._tokens import TokenStore
 from sealmeter.web.dashboard._pages import router as dashboard_router
 
@@ -58,6 +58,7 @@ def create_app(
         headend=headend, fleet_states=fleet_states, tokens=tokens, clock=the_clock, metrics=metrics
     )
     install_error_handlers(app)
+    app.middleware("http")(refuse_nul)
     app.middleware("http")(metrics.middleware)
     handler: Callable[[bytes], bytes] = lambda data: headend.handle_uplink(  # noqa: E731
         data, the_clock.now()

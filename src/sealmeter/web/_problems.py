@@ -8,7 +8,7 @@ internals, and is logged for the operator with the request path.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from sealmeter.errors import EnvironmentFault, PeerError, UsageError
 from sealmeter.web.errors import WebError
 
-__all__ = ["error_response", "install_error_handlers"]
+__all__ = ["error_response", "install_error_handlers", "refuse_nul"]
 
 log = logging.getLogger("sealmeter.web")
 
@@ -132,3 +132,29 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+async def refuse_nul(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """Middleware: a path or query parameter with a NUL character is refused with a 422.
+
+    No id, cursor or filter can hold one (PostgreSQL text cannot), so the request is wrong
+    whichever store serves it; refused here, it is refused the same way on both.
+    """
+    where = None
+    if "\x00" in request.scope.get("path", ""):
+        where = "path"
+    else:
+        for name, value in request.query_params.multi_items():
+            if "\x00" in name or "\x00" in value:
+                where = f"query.{name}"
+                break
+    if where is None:
+        return await call_next(request)
+    return error_response(
+        422,
+        "invalid_request",
+        f"invalid value in {where}: it holds a NUL character, which no parameter may; remove it",
+        fields=[{"location": where, "problem": "holds a NUL character"}],
+    )
