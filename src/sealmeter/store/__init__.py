@@ -16,7 +16,7 @@ from sealmeter.store._batch import (
     NewUplink,
     ScheduleConfirmation,
 )
-from sealmeter.store._convert import ID_SIZE, is_storable_id
+from sealmeter.store._convert import ID_SIZE, MAX_STORED_INT, is_storable_id
 from sealmeter.store._engine import DEFAULT_URL, drop_schema, open_engine
 from sealmeter.store._migrate import current_revision, head_revision, migrate
 from sealmeter.store._records import (
@@ -57,6 +57,7 @@ __all__ = [
     "DEFAULT_URL",
     "ID_SIZE",
     "MAX_PAGE",
+    "MAX_STORED_INT",
     "AlertKind",
     "AlertRecord",
     "AlreadyExists",

@@ -12,6 +12,7 @@ from sealmeter.store._records import RegisterReading
 
 __all__ = [
     "ID_SIZE",
+    "MAX_STORED_INT",
     "dur_to_s",
     "is_storable_id",
     "registers_from_json",
@@ -25,6 +26,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 ID_SIZE = 64
 """Characters of the id columns (meter, schedule, feeder): `String(64)` on every store."""
+MAX_STORED_INT = 2**63 - 1
+"""The largest integer an integer column holds (`BigInteger` on PostgreSQL, SQLite's INTEGER)."""
 
 
 def is_storable_id(value: str, size: int = ID_SIZE) -> bool:
