@@ -529,3 +529,19 @@ def test_an_authentic_usage_beyond_the_stores_integers_is_refused_alone(
     assert fits.accept(headend.handle_uplink(fits.uplink(T0), T0), T0).enable_code is not None
     (stored,) = headend.list_registrations(meter_id="fits").items
     assert stored.usage == 2**63 - 1
+
+
+def test_an_authentic_schedule_version_beyond_the_stores_is_refused_alone(
+    headend: HeadEnd, make_meter: MakeMeter
+) -> None:
+    # the wire carries u32 versions, PostgreSQL's integer column a signed 32-bit one
+    bad = provisioned(headend, make_meter, "v")
+    good = provisioned(headend, make_meter, "good")
+    bad.register(T0, USAGE, schedule_version=2**31)
+    good.register(T0, USAGE)
+    answers = headend.handle_uplinks([bad.uplink(T0), good.uplink(T0)], T0)
+    assert answers[0] == REJECTION_ANSWER
+    assert good.accept(answers[1], T0).enable_code is not None
+    (rejection,) = headend.list_rejections().items
+    assert (rejection.reason, rejection.meter_id) == (RejectionReason.MALFORMED, "v")
+    assert "schedule version 2147483648" in rejection.detail

@@ -68,6 +68,7 @@ from sealmeter.protocol import (
 from sealmeter.store import (
     ID_SIZE,
     MAX_STORED_INT,
+    MAX_STORED_VERSION,
     AlertKind,
     ConcurrentUpdate,
     IngestBatch,
@@ -163,7 +164,8 @@ def _unstorable(opened: OpenedUplink) -> str | None:
     """What of an opened uplink the store could not keep as it is, if anything.
 
     The schedule ids its new registrations and its status name go into id columns and
-    queries, and each registration's total usage into a signed 64-bit column: one the store
+    queries, each registration's total usage into a signed 64-bit column and its schedule
+    version into a signed 32-bit one (PostgreSQL's integer): one the store
     cannot hold would fail the whole batch (on PostgreSQL, or SQLite's driver for a number).
     """
     named = {reg.schedule_id for reg in opened.accepted}
@@ -177,6 +179,8 @@ def _unstorable(opened: OpenedUplink) -> str | None:
         total = sum(map(_usage, reg.registers))
         if total > MAX_STORED_INT:
             return f"registration {reg.seq} with a usage of {total}"
+        if reg.schedule_version > MAX_STORED_VERSION:
+            return f"registration {reg.seq} naming schedule version {reg.schedule_version}"
     return None
 
 
@@ -489,8 +493,8 @@ class Ingestor:
             detail = (
                 f"uplink of meter {claimed!r} is authentic but carries {unstorable}, which no "
                 f"record can hold (ids are 1 to {ID_SIZE} printable characters, integers at "
-                "most 2**63 - 1): nothing of it is stored; the meter's configuration or "
-                "firmware is wrong"
+                "most 2**63 - 1, versions 2**31 - 1): nothing of it is stored; the meter's "
+                "configuration or firmware is wrong"
             )
             return self._reject(batch, data, now, RejectionReason.MALFORMED, detail, meter, claimed)
         if opened.stale and not opened.accepted and not opened.duplicates:

@@ -16,7 +16,12 @@ from sealmeter.store._batch import (
     NewUplink,
     ScheduleConfirmation,
 )
-from sealmeter.store._convert import ID_SIZE, MAX_STORED_INT, is_storable_id
+from sealmeter.store._convert import (
+    ID_SIZE,
+    MAX_STORED_INT,
+    MAX_STORED_VERSION,
+    is_storable_id,
+)
 from sealmeter.store._engine import DEFAULT_URL, drop_schema, open_engine
 from sealmeter.store._migrate import current_revision, head_revision, migrate
 from sealmeter.store._records import (
@@ -58,6 +63,7 @@ __all__ = [
     "ID_SIZE",
     "MAX_PAGE",
     "MAX_STORED_INT",
+    "MAX_STORED_VERSION",
     "AlertKind",
     "AlertRecord",
     "AlreadyExists",
