@@ -496,3 +496,52 @@ def test_provisioning_refuses_what_no_store_can_keep(
     with pytest.raises(HeadEndError, match="printable characters"):
         headend.provision(request, T0)
     assert headend.metrics()["meters"] == 0
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"1.8.0": (2**63, Decimal("0.5"))},
+        {"1.8.1": (2**62 + 1, Decimal("1")), "1.8.2": (2**62, Decimal("1"))},
+        {"1.8.0": (2**64 - 1, Decimal("0.5"))},
+    ],
+    ids=["one", "sum", "u64-max"],
+)
+def test_an_authentic_usage_beyond_the_stores_integers_is_refused_alone(
+    headend: HeadEnd, make_meter: MakeMeter, usage: dict[str, tuple[int, Decimal]]
+) -> None:
+    # the wire carries u64 usages; the stores hold signed 64-bit totals: before, such an
+    # uplink failed its whole batch (an OverflowError on SQLite, a DataError on PostgreSQL)
+    bad = provisioned(headend, make_meter, "big")
+    good = provisioned(headend, make_meter, "good")
+    bad.register(T0, usage)
+    good.register(T0, USAGE)
+    answers = headend.handle_uplinks([bad.uplink(T0), good.uplink(T0)], T0)
+    assert answers[0] == REJECTION_ANSWER
+    assert good.accept(answers[1], T0).enable_code is not None
+    assert [r.meter_id for r in headend.list_registrations().items] == ["good"]
+    (rejection,) = headend.list_rejections().items
+    assert (rejection.reason, rejection.meter_id) == (RejectionReason.MALFORMED, "big")
+    assert "usage of" in rejection.detail
+    # the largest total the stores hold is stored as it is
+    fits = provisioned(headend, make_meter, "fits")
+    fits.register(T0, {"1.8.1": (2**63 - 2, Decimal("1")), "1.8.2": (1, Decimal("1"))})
+    assert fits.accept(headend.handle_uplink(fits.uplink(T0), T0), T0).enable_code is not None
+    (stored,) = headend.list_registrations(meter_id="fits").items
+    assert stored.usage == 2**63 - 1
+
+
+def test_an_authentic_schedule_version_beyond_the_stores_is_refused_alone(
+    headend: HeadEnd, make_meter: MakeMeter
+) -> None:
+    # the wire carries u32 versions, PostgreSQL's integer column a signed 32-bit one
+    bad = provisioned(headend, make_meter, "v")
+    good = provisioned(headend, make_meter, "good")
+    bad.register(T0, USAGE, schedule_version=2**31)
+    good.register(T0, USAGE)
+    answers = headend.handle_uplinks([bad.uplink(T0), good.uplink(T0)], T0)
+    assert answers[0] == REJECTION_ANSWER
+    assert good.accept(answers[1], T0).enable_code is not None
+    (rejection,) = headend.list_rejections().items
+    assert (rejection.reason, rejection.meter_id) == (RejectionReason.MALFORMED, "v")
+    assert "schedule version 2147483648" in rejection.detail

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from sealmeter.headend._billing import plain_rows, registration_row
@@ -66,6 +67,8 @@ from sealmeter.protocol import (
 )
 from sealmeter.store import (
     ID_SIZE,
+    MAX_STORED_INT,
+    MAX_STORED_VERSION,
     AlertKind,
     ConcurrentUpdate,
     IngestBatch,
@@ -157,11 +160,13 @@ def _shown(text: str, size: int = 40) -> str:
     return repr(text[:size]) + (f" (+{len(text) - size} characters)" if len(text) > size else "")
 
 
-def _unstorable_text(opened: OpenedUplink) -> str | None:
+def _unstorable(opened: OpenedUplink) -> str | None:
     """What of an opened uplink the store could not keep as it is, if anything.
 
     The schedule ids its new registrations and its status name go into id columns and
-    queries; one the store cannot hold would fail the whole batch on PostgreSQL.
+    queries, each registration's total usage into a signed 64-bit column and its schedule
+    version into a signed 32-bit one (PostgreSQL's integer): one the store
+    cannot hold would fail the whole batch (on PostgreSQL, or SQLite's driver for a number).
     """
     named = {reg.schedule_id for reg in opened.accepted}
     status = opened.uplink.status
@@ -170,7 +175,16 @@ def _unstorable_text(opened: OpenedUplink) -> str | None:
     for schedule_id in named:
         if schedule_id and not is_storable_id(schedule_id):
             return f"schedule id {_shown(schedule_id)}"
+    for reg in opened.accepted:
+        total = sum(map(_usage, reg.registers))
+        if total > MAX_STORED_INT:
+            return f"registration {reg.seq} with a usage of {total}"
+        if reg.schedule_version > MAX_STORED_VERSION:
+            return f"registration {reg.seq} naming schedule version {reg.schedule_version}"
     return None
+
+
+_usage = attrgetter("usage")
 
 
 def _reason(exc: ProtocolPeerError) -> RejectionReason:
@@ -474,12 +488,13 @@ class Ingestor:
             if isinstance(exc, ChainConflict):
                 batch.alerts.append(_clone_alert(rec, exc, now))
             return self._reject(batch, data, now, _reason(exc), str(exc), meter, claimed)
-        unstorable = _unstorable_text(opened)
+        unstorable = _unstorable(opened)
         if unstorable is not None:
             detail = (
-                f"uplink of meter {claimed!r} is authentic but names {unstorable}, which no "
-                f"record can carry (1 to {ID_SIZE} printable characters): nothing of it is "
-                "stored; the meter's configuration or firmware is wrong"
+                f"uplink of meter {claimed!r} is authentic but carries {unstorable}, which no "
+                f"record can hold (ids are 1 to {ID_SIZE} printable characters, integers at "
+                "most 2**63 - 1, versions 2**31 - 1): nothing of it is stored; the meter's "
+                "configuration or firmware is wrong"
             )
             return self._reject(batch, data, now, RejectionReason.MALFORMED, detail, meter, claimed)
         if opened.stale and not opened.accepted and not opened.duplicates:

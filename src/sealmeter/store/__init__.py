@@ -16,7 +16,12 @@ from sealmeter.store._batch import (
     NewUplink,
     ScheduleConfirmation,
 )
-from sealmeter.store._convert import ID_SIZE, is_storable_id
+from sealmeter.store._convert import (
+    ID_SIZE,
+    MAX_STORED_INT,
+    MAX_STORED_VERSION,
+    is_storable_id,
+)
 from sealmeter.store._engine import DEFAULT_URL, drop_schema, open_engine
 from sealmeter.store._migrate import current_revision, head_revision, migrate
 from sealmeter.store._records import (
@@ -57,6 +62,8 @@ __all__ = [
     "DEFAULT_URL",
     "ID_SIZE",
     "MAX_PAGE",
+    "MAX_STORED_INT",
+    "MAX_STORED_VERSION",
     "AlertKind",
     "AlertRecord",
     "AlreadyExists",

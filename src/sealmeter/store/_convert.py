@@ -12,6 +12,8 @@ from sealmeter.store._records import RegisterReading
 
 __all__ = [
     "ID_SIZE",
+    "MAX_STORED_INT",
+    "MAX_STORED_VERSION",
     "dur_to_s",
     "is_storable_id",
     "registers_from_json",
@@ -25,6 +27,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 ID_SIZE = 64
 """Characters of the id columns (meter, schedule, feeder): `String(64)` on every store."""
+MAX_STORED_INT = 2**63 - 1
+"""The largest integer an integer column holds (`BigInteger` on PostgreSQL, SQLite's INTEGER)."""
+MAX_STORED_VERSION = 2**31 - 1
+"""The largest schedule or key version a version column holds (`Integer` on PostgreSQL)."""
 
 
 def is_storable_id(value: str, size: int = ID_SIZE) -> bool:
