@@ -142,8 +142,8 @@ def open_disclosed(data: bytes, key: bytes, meter: PublicKeys) -> bytes:
     if parts.header.sender_key_id != meter.key_id:
         raise BadSignature("the uplink names another sender key than the meter's public keys")
     _verify(meter, parts.signature, parts.signed)
-    aead = ChaCha20Poly1305(key) if parts.header.suite is Suite.EC_MODERN else AESGCM(key)
-    try:
+    try:  # a disclosed key of the wrong length is refused by the AEAD's constructor
+        aead = ChaCha20Poly1305(key) if parts.header.suite is Suite.EC_MODERN else AESGCM(key)
         return aead.decrypt(parts.nonce, parts.ciphertext, parts.associated)
     except (InvalidTag, ValueError):
         raise DecryptionFailed("the disclosed key does not open this uplink") from None

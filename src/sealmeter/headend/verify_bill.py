@@ -20,6 +20,7 @@ from decimal import Decimal
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
+from sealmeter.errors import SealmeterError
 from sealmeter.headend._disclosure import EnvelopeParts, open_disclosed, split_envelope
 from sealmeter.headend._tiers import MonthUsage
 from sealmeter.headend.errors import HeadEndError
@@ -64,8 +65,8 @@ def _open_following(
 
 
 def _decrypt_unverified(parts: EnvelopeParts, key: bytes) -> bytes:
-    aead = ChaCha20Poly1305(key) if parts.header.suite is Suite.EC_MODERN else AESGCM(key)
-    try:
+    try:  # a disclosed key of the wrong length is refused by the AEAD's constructor
+        aead = ChaCha20Poly1305(key) if parts.header.suite is Suite.EC_MODERN else AESGCM(key)
         plain: bytes = aead.decrypt(parts.nonce, parts.ciphertext, parts.associated)
     except (InvalidTag, ValueError):
         raise DecryptionFailed("the disclosed key does not open this uplink") from None
@@ -119,7 +120,7 @@ def _schedules_of(docs: Sequence[str]) -> list[RateSchedule]:
     for doc in docs:
         try:
             out.append(RateSchedule.from_bytes(doc.encode("ascii")))
-        except (TariffError, UnicodeEncodeError) as exc:
+        except (SealmeterError, UnicodeEncodeError) as exc:  # usage or malformed bytes
             raise HeadEndError(f"a schedule in the export is invalid: {exc}") from None
     return out
 
