@@ -291,3 +291,9 @@ def test_attacks_and_network_faults_are_told_apart() -> None:
     assert FaultKind.REPLAY_UPLINK in attacks
     assert FaultKind.DROP_UPLINK not in attacks
     assert FaultKind.CORRUPT_DOWNLINK not in attacks
+
+
+@pytest.mark.parametrize("seconds", [float("inf"), float("nan"), 1e300, -1e300])
+def test_a_delay_that_is_no_timedelta_is_a_config_error(seconds: float) -> None:
+    with pytest.raises(TransportConfigError, match="not a delay in seconds"):
+        FaultPlan.from_mapping({"delay_max_s": seconds})

@@ -9,6 +9,7 @@ probabilities added, and the including file's own `[fleet]` keys win. See docs/s
 from __future__ import annotations
 
 import enum
+import math
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date
@@ -228,6 +229,11 @@ def parse_scenario(source: str, origin: str = "<text>", _seen: tuple[str, ...] =
     for key, value in _get(doc, "network", dict, origin, default={}).items():
         if not isinstance(value, int | float) or isinstance(value, bool):
             raise ScenarioError(f"scenario {origin}: network.{key} must be a number")
+        if not math.isfinite(value) or abs(value) > 1e12:
+            raise ScenarioError(
+                f"scenario {origin}: network.{key} = {value!r} is not a usable number; give a "
+                "finite one (probabilities in [0, 1], seconds, a count of bit flips)"
+            )
         network[key] = float(value)
     try:
         plan = FaultPlan.from_mapping(

@@ -119,7 +119,13 @@ class FaultPlan:
         args: dict[str, object] = {}
         for key, value in table.items():
             if key in ("delay_min_s", "delay_max_s") and isinstance(value, int | float):
-                args[key[:-2]] = timedelta(seconds=float(value))
+                try:  # NaN, infinities and spans past timedelta's range are no delay
+                    args[key[:-2]] = timedelta(seconds=float(value))
+                except (OverflowError, ValueError):
+                    raise TransportConfigError(
+                        f"fault plan {key}={value!r} is not a delay in seconds; give a finite "
+                        "number of seconds (at most a few years)"
+                    ) from None
             elif key in known and not key.startswith("delay_m"):
                 args[key] = value
             else:
