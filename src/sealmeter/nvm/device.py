@@ -549,10 +549,16 @@ class Eeprom(_Part):
 
     def write(self, offset: int, data: bytes) -> None:
         """Write `data` at `offset` as one primitive (erase + program inside the part)."""
-        self._check(offset, len(data))
-        if not data:
+        n = len(data)
+        # `_check` and `_groups_of` inlined: every record, log entry and counter unit of a
+        # meter comes through here
+        if not self._powered or offset < 0 or offset + n > self._geometry.size:
+            self._check(offset, n)  # raises PoweredOff or OutOfBounds
+        if not n:
             return
-        self._primitive(OpKind.WRITE, offset, bytes(data), self._groups_of(offset, len(data)))
+        gs = self._geometry.group_size
+        groups = range(offset // gs, (offset + n - 1) // gs + 1)
+        self._primitive(OpKind.WRITE, offset, data if type(data) is bytes else bytes(data), groups)
 
     def store(self, offset: int, data: bytes) -> None:
         """Same as `write` (the native write of an EEPROM)."""
