@@ -327,6 +327,29 @@ class MeterCore:
 
     def _next_boundary(self, cursor: datetime, end: datetime) -> datetime:
         """The first instant in (cursor, end] at which something must happen."""
+        if end <= cursor:  # not asked by the module; the general rule
+            return self._first_after(cursor, end)
+        # the earliest of `end` and the boundaries in (cursor, end), without a list
+        first = end
+        if self._chain_rec is not None:
+            period = self._period_end(self._chain_rec.last_time)
+            if cursor < period < first:
+                first = period
+            until = self._segment()[1]
+            if until is not None and cursor < until < first:
+                first = until
+        control = self._control
+        expires = control.grant.expires_at
+        if (
+            expires is not None
+            and control.relay is RelayState.SUPPLYING
+            and cursor < expires < first
+        ):
+            first = expires
+        return first
+
+    def _first_after(self, cursor: datetime, end: datetime) -> datetime:
+        """`_next_boundary` for any `end`: the first candidate after `cursor`, else `end`."""
         candidates = [end]
         if self._chain_rec is not None:
             candidates.append(self._period_end(self._chain_rec.last_time))
