@@ -93,7 +93,7 @@ class EnergyFeed(MeterCore):
                     continue
                 a = start + interval * k
                 fit = self._quiet_stretch(a, interval, n - k)
-                if fit:
+                if fit > 1:
                     got = self._feed_stretch(a, interval, span, energy_mwh[k : k + fit])
                     if got is not None:
                         delivered += got
