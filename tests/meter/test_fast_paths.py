@@ -7,13 +7,14 @@ computation it replaces on random inputs: same rate, same instant of change.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sealmeter.errors import UsageError
-from sealmeter.meter import Meter
+from sealmeter.meter import CreditFrame, Meter, MeterConfig
 from sealmeter.meter.charging import Schedules
 from sealmeter.protocol import Registration, encode_registration
 from sealmeter.tariff import RateSchedule, ScheduleBook
@@ -126,3 +127,36 @@ def test_a_naive_instant_is_still_a_usage_error_after_cached_answers() -> None:
         book.rate_span(naive)
     with pytest.raises(UsageError):
         book.local_day(naive)
+
+
+@given(
+    st.lists(st.lists(st.integers(0, 900_000), min_size=24, max_size=24), min_size=1, max_size=6),
+    st.sampled_from(["day-night", "shipped"]),
+    st.integers(0, 23),
+)
+@settings(max_examples=25, deadline=None)
+def test_registrations_priced_from_the_credit_check_equal_a_fresh_price(
+    days: list[list[int]], book: str, hour: int
+) -> None:
+    # With a charge limit the credit check prices the open segment, and the registration
+    # closing it reuses that price and the registers laid out per rate; without a limit
+    # nothing is priced ahead, so every registration is priced and laid out afresh. Both
+    # meters (same seed, same chain key) must seal the very same registrations.
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    tariff = schedule() if book == "day-night" else load_shipped("de-neustadt-donau-ht-nt")
+    meters = []
+    for limit in (Decimal("1000000"), None):
+        cfg = MeterConfig("fast-1", unit_wh=10, credit=CreditFrame(timedelta(days=30), limit))
+        meter, _, _ = make_meter(start, config=cfg, schedules=(tariff,), seed=7)
+        meters.append(meter)
+    at = start
+    for hours in days:
+        for meter in meters:
+            meter.feed_intervals(at, timedelta(hours=1), hours)
+        at += timedelta(days=1)
+    for meter in meters:
+        meter.advance_to(at + timedelta(hours=hour))
+    priced, fresh = (m.queued_registrations() for m in meters)
+    assert priced
+    assert [encode_registration(r) for r in priced] == [encode_registration(r) for r in fresh]
+    assert meters[0].register_totals() == meters[1].register_totals()

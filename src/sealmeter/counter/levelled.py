@@ -54,6 +54,20 @@ __all__ = ["HEADER_SIZE", "LevelledConfig", "LevelledCounter"]
 HEADER_SIZE = 2 * RECORD_SIZE
 
 
+def _lowest_bits(byte: int, k: int) -> int:
+    """The mask of the `k` lowest set bits of `byte` (all of them if it has fewer)."""
+    mask = 0
+    for bit in range(8):
+        if k and byte >> bit & 1:
+            mask |= 1 << bit
+            k -= 1
+    return mask
+
+
+_LOWEST = tuple(tuple(_lowest_bits(byte, k) for k in range(9)) for byte in range(256))
+"""`_LOWEST[byte][k]`: the `k` lowest set bits of `byte` (the bits a partial byte moves)."""
+
+
 @dataclass(frozen=True)
 class LevelledConfig:
     """Sizes of the levelled counter: `frames` frames of `frame_size` bytes each."""
@@ -243,19 +257,15 @@ class LevelledCounter:
                 i += run
                 continue
             free = ~(old ^ empty) & 0xFF  # bits still at the empty value
-            if free.bit_count() <= k:
-                new = full
-                k -= free.bit_count()
+            have = POPCOUNT[free]
+            if have <= k:
+                new = full  # every free bit moves: new ^ old == free
+                k -= have
+                moved += have
             else:
-                new = old
-                for bit in range(8):
-                    if k == 0:
-                        break
-                    mask = 1 << bit
-                    if free & mask:
-                        new ^= mask
-                        k -= 1
-            moved += POPCOUNT[new ^ old]
+                new = old ^ _LOWEST[free][k]  # the k lowest free bits move
+                moved += k
+                k = 0
             new_bytes.append(new)
             i += 1
         data = bytes(new_bytes)
@@ -318,9 +328,10 @@ class LevelledCounter:
         else:
             empty = self._empty(seq)
             field = self.area.read(off + HEADER_SIZE, self._field_len)
-            for i, byte in enumerate(field):
-                if byte != empty:
-                    self.area.store(off + HEADER_SIZE + i, bytes([empty]))
+            if field.count(empty) != len(field):  # usually none: the last pass left it empty
+                for i, byte in enumerate(field):
+                    if byte != empty:
+                        self.area.store(off + HEADER_SIZE + i, bytes([empty]))
         field = self.area.read(off + HEADER_SIZE, self._field_len)
         if field != bytes([self._empty(seq)]) * self._field_len:
             raise AreaFailed("the next frame's field could not be emptied; the memory is failing")

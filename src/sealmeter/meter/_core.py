@@ -117,6 +117,8 @@ class MeterCore:
     _month_cache: tuple[datetime, Schedules, str] | None
     _owed_cache: tuple[int, ChainRecord, Schedules, Decimal] | None
     _entries: dict[bytes, tuple[Registration, int]]  # decoded log entries
+    # per rate (by id, the rate kept to check it): its registers idle, and where its own is
+    _templates: dict[int, tuple[Rate, list[RegisterUsage], tuple[int, ...]]]
     _lazy: bool  # inside `feed_intervals`: journal and counter commit later
     _dirty: bool  # the journal in RAM is ahead of the one in NVM
     _log: RegistrationLog
@@ -325,6 +327,29 @@ class MeterCore:
 
     def _next_boundary(self, cursor: datetime, end: datetime) -> datetime:
         """The first instant in (cursor, end] at which something must happen."""
+        if end <= cursor:  # not asked by the module; the general rule
+            return self._first_after(cursor, end)
+        # the earliest of `end` and the boundaries in (cursor, end), without a list
+        first = end
+        if self._chain_rec is not None:
+            period = self._period_end(self._chain_rec.last_time)
+            if cursor < period < first:
+                first = period
+            until = self._segment()[1]
+            if until is not None and cursor < until < first:
+                first = until
+        control = self._control
+        expires = control.grant.expires_at
+        if (
+            expires is not None
+            and control.relay is RelayState.SUPPLYING
+            and cursor < expires < first
+        ):
+            first = expires
+        return first
+
+    def _first_after(self, cursor: datetime, end: datetime) -> datetime:
+        """`_next_boundary` for any `end`: the first candidate after `cursor`, else `end`."""
         candidates = [end]
         if self._chain_rec is not None:
             candidates.append(self._period_end(self._chain_rec.last_time))
@@ -409,12 +434,21 @@ class MeterCore:
         chain, record = self._require_chain()
         self._flush()
         rate = self._segment_rate()
-        usage, charge = self._open_segment(rate)
+        units = self._journal.target_units
+        held = self._owed_cache
+        if (
+            held is not None
+            and held[0] == units
+            and held[1] is record
+            and held[2] is self._schedules
+        ):
+            # the credit check already priced this very segment (same counter, same record,
+            # same schedules): `_open_segment` would compute the same charge again
+            usage, charge = (units - record.last_total) * self.config.unit_wh, held[3]
+        else:
+            usage, charge = self._open_segment(rate, units)
         total = self._counter.value
-        registers = tuple(
-            RegisterUsage(obis, usage, charge) if obis == rate.obis else _idle(obis)
-            for obis in rate.registers()
-        )
+        registers = self._registers(rate, RegisterUsage(rate.obis, usage, charge))
         draft = Registration(
             seq=record.next_seq,
             kind=kind,
@@ -437,6 +471,21 @@ class MeterCore:
         self._commit_chain(after, sealed, total)
         self._queued_charge += sealed.total_charge
         return sealed
+
+    def _registers(self, rate: Rate, used: RegisterUsage) -> tuple[RegisterUsage, ...]:
+        """Every register of `rate`'s schedule: `used` for the segment's own, idle ones else."""
+        held = self._templates.get(id(rate))
+        if held is None or held[0] is not rate:
+            obis = rate.registers()
+            at = tuple(k for k, o in enumerate(obis) if o == rate.obis)
+            held = (rate, [_idle(o) for o in obis], at)
+            if len(self._templates) >= 64:
+                self._templates.clear()
+            self._templates[id(rate)] = held
+        registers = held[1].copy()
+        for k in held[2]:
+            registers[k] = used
+        return tuple(registers)
 
     def _commit_chain(self, after: MeterChain, reg: Registration, total: int) -> None:
         """Write the chain record that follows registration `reg` (counter total `total`)."""

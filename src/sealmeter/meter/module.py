@@ -51,6 +51,7 @@ from sealmeter.protocol import (
     MeterChain,
     PrivateKeys,
     PublicKeys,
+    RegisterUsage,
     Registration,
     Suite,
     generate_keys,
@@ -85,6 +86,7 @@ class Meter(EnergyFeed, Calls, Sensors):
         self._month_cache: tuple[datetime, Schedules, str] | None = None
         self._owed_cache: tuple[int, ChainRecord, Schedules, Decimal] | None = None
         self._entries: dict[bytes, tuple[Registration, int]] = {}  # decoded log entries
+        self._templates: dict[int, tuple[Rate, list[RegisterUsage], tuple[int, ...]]] = {}
         self._lazy = False  # inside `feed_intervals`: journal and counter commit later
         self._dirty = False  # the journal in RAM is ahead of the one in NVM
         self._recover()

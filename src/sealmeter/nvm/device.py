@@ -189,6 +189,7 @@ class _Part:
         # records not yet made `OpRecord`s (made when the log is read): plain tuples are
         # cheaper on the hot path; at most `2 * log_limit` wait here
         self._fresh: list[_Op] = []
+        self._fresh_limit = 2 * log_limit  # `_fresh` is cut back to `log_limit` there
         self._regions: dict[str, tuple[int, int]] = {}
         self.injector = FaultInjector(plan)
 
@@ -239,9 +240,8 @@ class _Part:
         """Log one primitive (see `_settle_log`)."""
         fresh = self._fresh
         fresh.append(op)
-        limit = self._log.maxlen
-        if limit is not None and len(fresh) >= 2 * limit:
-            del fresh[:-limit]
+        if len(fresh) >= self._fresh_limit:
+            del fresh[: -(self._fresh_limit // 2)]
 
     def cycles(self) -> list[int]:
         """Write/erase cycles spent by each cell group."""
@@ -422,14 +422,24 @@ class _Part:
                 if self._weak[i]:
                     self._weak[i] = 0
                     self._weak_bytes -= 1
-        self._spend(cost_groups)
-        if (
-            cost_groups is not None
-            and wear_mode is WearMode.STUCK_BITS
-            and self._max_bound > self._geometry.endurance
-        ):
-            self._wear_out(cost_groups, offset, bytes(old), target)
-        self._note((number, kind, offset, n, OpOutcome.DONE, nchanging))
+        if cost_groups is not None:
+            # `_spend` inlined (every write of the module comes through here)
+            lo, hi = cost_groups.start, cost_groups.stop
+            if hi > lo:
+                pending = self._pending
+                key = (lo, hi)
+                pending[key] = pending.get(key, 0) + 1
+                self._max_bound += 1
+                self._max_stale = True
+                if len(pending) > _PENDING_LIMIT:
+                    self._settle_cycles()
+            if wear_mode is WearMode.STUCK_BITS and self._max_bound > self._geometry.endurance:
+                self._wear_out(cost_groups, offset, bytes(old), target)
+        # `_note` inlined
+        fresh = self._fresh
+        fresh.append((number, kind, offset, n, OpOutcome.DONE, nchanging))
+        if len(fresh) >= self._fresh_limit:
+            del fresh[: -(self._fresh_limit // 2)]
 
     def _spend(self, groups: range | None) -> None:
         if groups is None:
@@ -549,10 +559,16 @@ class Eeprom(_Part):
 
     def write(self, offset: int, data: bytes) -> None:
         """Write `data` at `offset` as one primitive (erase + program inside the part)."""
-        self._check(offset, len(data))
-        if not data:
+        n = len(data)
+        # `_check` and `_groups_of` inlined: every record, log entry and counter unit of a
+        # meter comes through here
+        if not self._powered or offset < 0 or offset + n > self._geometry.size:
+            self._check(offset, n)  # raises PoweredOff or OutOfBounds
+        if not n:
             return
-        self._primitive(OpKind.WRITE, offset, bytes(data), self._groups_of(offset, len(data)))
+        gs = self._geometry.group_size
+        groups = range(offset // gs, (offset + n - 1) // gs + 1)
+        self._primitive(OpKind.WRITE, offset, data if type(data) is bytes else bytes(data), groups)
 
     def store(self, offset: int, data: bytes) -> None:
         """Same as `write` (the native write of an EEPROM)."""

@@ -64,11 +64,16 @@ class Region:
 
     def read(self, offset: int, length: int) -> bytes:
         """Read `length` bytes at `offset` of this region."""
-        return self.device.read(self._at(offset, length), length)
+        # `_at` inlined: the module reads and writes its records through here all the time
+        if offset < 0 or length < 0 or offset + length > self.length:
+            self._at(offset, length)  # raises OutOfBounds, naming the range
+        return self.device.read(self.offset + offset, length)
 
     def store(self, offset: int, data: bytes) -> None:
         """Native write (EEPROM write / flash program) at `offset` of this region."""
-        self.device.store(self._at(offset, len(data)), data)
+        if offset < 0 or offset + len(data) > self.length:
+            self._at(offset, len(data))  # raises OutOfBounds, naming the range
+        self.device.store(self.offset + offset, data)
 
     def write(self, offset: int, data: bytes) -> None:
         """EEPROM write at `offset` (raises on flash, which can only program or erase)."""
