@@ -21,11 +21,15 @@ from sealmeter.protocol import (
     HeadEndChain,
     MeterChain,
     ProtocolUsageError,
+    Registration,
     chain_code,
+    decode_registration,
+    encode_registration,
     evolve_chain_key,
     registration_body,
 )
 from tests.protocol import conftest as c
+from tests.protocol import strategies as s
 
 
 def test_head_end_accepts_the_meter_chain_in_order() -> None:
@@ -218,3 +222,23 @@ def test_bad_initial_keys_are_usage_errors() -> None:
             MeterChain.start(bad)  # type: ignore[arg-type]
         with pytest.raises(ProtocolUsageError):
             HeadEndChain.start(bad)  # type: ignore[arg-type]
+
+
+@given(s.registrations(), st.integers(1, 2**64 - 1), st.binary(min_size=32, max_size=32))
+@settings(max_examples=200)
+def test_sealing_copies_the_draft_as_replace_would_and_encodes_it_afresh(
+    draft: Registration, seq: int, key: bytes
+) -> None:
+    # the chain copies a draft's checked fields instead of re-checking them with `replace`
+    chain = MeterChain(seq, key, bytes(32))
+    sealed, _ = chain.seal(draft)
+    expected = replace(draft, seq=seq, auth_code=sealed.auth_code)
+    assert sealed == expected
+    assert encode_registration(sealed) == encode_registration(expected)
+    assert decode_registration(encode_registration(sealed)) == sealed
+
+
+def test_a_sequence_number_out_of_range_is_still_refused() -> None:
+    draft = c.draft()
+    with pytest.raises(ProtocolUsageError, match="seq"):
+        MeterChain(2**64, bytes(32), bytes(32)).seal(draft)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac as _stdlib_hmac
 import struct
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from itertools import starmap
 
 from cryptography.hazmat.primitives import hashes
@@ -110,7 +110,7 @@ class MeterChain:
         The chain owns numbering: `draft.seq` and `draft.auth_code` are replaced. Persist the
         returned state before releasing the registration, then drop the old state (and key).
         """
-        sealed = replace(draft, seq=self.next_seq, auth_code=b"")  # checks every field
+        sealed = _renumbered(draft, self.next_seq)
         body = fresh_registration_encoding(sealed)[:-1]  # all but the empty code's length
         code = chain_code(self.key, self.last_code, body)
         # `sealed` is not released yet: give it its code (32 bytes, valid by construction)
@@ -324,6 +324,35 @@ class HeadEndChain:
 
 
 _new = object.__new__
+_MAX_SEQ = 2**64 - 1
+# the fields a draft keeps when the chain numbers it: (setter on the copy, getter on the draft)
+_KEPT = tuple(
+    (vars(Registration)[f.name].__set__, vars(Registration)[f.name].__get__)
+    for f in fields(Registration)
+    if f.name not in ("seq", "auth_code")
+)
+_set_seq = vars(Registration)["seq"].__set__
+
+
+def _renumbered(draft: Registration, seq: int) -> Registration:
+    """`draft` numbered `seq`, with no code and no remembered encoding.
+
+    A `Registration` was checked field by field when it was built (or decoded), so its
+    fields are copied as they are; only the number is new, and it is checked here. Anything
+    else (a subclass, a number out of range) goes through `dataclasses.replace`, which checks
+    every field again and raises `ProtocolUsageError` for a bad one.
+    """
+    if type(draft) is not Registration or not 0 <= seq <= _MAX_SEQ:
+        return replace(draft, seq=seq, auth_code=b"")
+    sealed = _new(Registration)
+    for set_field, get_field in _KEPT:
+        set_field(sealed, get_field(draft, Registration))
+    _set_seq(sealed, seq)
+    _set_auth_code(sealed, b"")
+    remember_encoding(sealed, None)
+    return sealed
+
+
 _set_auth_code = vars(Registration)["auth_code"].__set__
 _set_last_seq = vars(HeadEndChain)["last_seq"].__set__
 _set_key = vars(HeadEndChain)["key"].__set__

@@ -553,8 +553,9 @@ def cached_encoding(message: object) -> bytes | None:
     return value
 
 
-def remember_encoding(message: _Encoded, encoding: bytes) -> None:
-    """Record `encoding` as the canonical bytes of `message` (codec and chain only)."""
+def remember_encoding(message: _Encoded, encoding: bytes | None) -> None:
+    """Record `encoding` as the canonical bytes of `message`, None for unknown (codec and
+    chain only)."""
     _set_encoding(message, encoding)
 
 
