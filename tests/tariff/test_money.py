@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
@@ -21,6 +21,7 @@ from sealmeter.tariff import (
     schedule_from_dict,
     segment_charge,
 )
+from sealmeter.tariff.calendar import local_midnight
 from tests.tariff.conftest import base_schedule
 
 
@@ -83,24 +84,28 @@ def test_segment_charge_refuses_unknown_register() -> None:
 def meter_walk(
     book: ScheduleBook, start: datetime, end: datetime, watts: int
 ) -> dict[str, Decimal]:
-    """What a meter does: close a segment at every `until`, charge it with segment_charge."""
+    """What a meter does: close a segment at every `until` and at every local month start,
+    charge it with segment_charge on the register's usage so far in that billing month."""
     charges: dict[str, Decimal] = {}
-    used: dict[str, Decimal] = {}
+    used: dict[tuple[str, date], Decimal] = {}
     at = start
     while at < end:
         found = book.band_at(at)
-        stop = end if found.until is None else min(end, found.until)
+        month = at.astimezone(found.schedule.zone).date().replace(day=1)
+        following = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+        month_end = datetime.fromtimestamp(local_midnight(found.schedule, following), UTC)
+        stop = min(end, month_end) if found.until is None else min(end, found.until, month_end)
         wh = Decimal(watts) * Decimal(int((stop - at).total_seconds())) / 3600
-        before = used.get(found.obis, Decimal(0))
+        before = used.get((found.obis, month), Decimal(0))
         charges[found.obis] = charges.get(found.obis, Decimal(0)) + segment_charge(
             found.schedule, found.obis, wh, before
         )
-        used[found.obis] = before + wh
+        used[found.obis, month] = before + wh
         at = stop
     return charges
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     start=st.integers(0, 400 * 86_400).map(lambda s: s - s % 60),
     hours=st.integers(1, 24 * 20),

@@ -139,3 +139,47 @@ def test_garbage_urdb_gives_only_a_typed_error(edits: dict[str, Any], tz: str | 
     record = copy.deepcopy(RATE) | edits
     with contextlib.suppress(ScheduleError):
         schedule_from_urdb(record, tz=tz)
+
+
+def _monthly(kwh_per_month: int, months: list[tuple[int, int]], zone: str) -> UsageSeries:
+    """Daily intervals carrying `kwh_per_month` evenly over each local month of `months`."""
+    import calendar
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone)
+    starts, ends, mwh = [], [], []
+    for year, month in months:
+        days = calendar.monthrange(year, month)[1]
+        share, rest = divmod(kwh_per_month * 1_000_000, days)
+        for d in range(days):
+            a = datetime(year, month, 1 + d, tzinfo=tz)
+            b = datetime.combine(a.date() + timedelta(days=1), a.time(), tz)
+            starts.append(int(a.timestamp()))
+            ends.append(int(b.timestamp()))
+            mwh.append(share + (rest if d == 0 else 0))
+    return UsageSeries(np.array(starts), np.array(ends), np.array(mwh))
+
+
+def test_a_real_tiered_rate_bills_each_month_afresh_with_its_fixed_charge() -> None:
+    # FPL RS-1 (2015) as the URDB served it, with v3's `fixedmonthlycharge`: 2,000 kWh in a
+    # month is 1,000 kWh at 0.08721 and 1,000 kWh at 0.10803 $/kWh (195.24 $) plus 7.57 $
+    rate = load_json("urdb_fpl_rs1_2015.json")
+    schedule = schedule_from_urdb(rate, tz="America/New_York")
+    assert (schedule.standing_charge.amount, schedule.standing_charge.per) == (
+        Decimal("7.57"),
+        "month",
+    )
+    june = bill(schedule, _monthly(2000, [(2015, 6)], "America/New_York"))
+    assert (june.registers[0].charge, june.standing_charge, june.total) == (
+        Decimal("195.24"),
+        Decimal("7.57"),
+        Decimal("202.81"),
+    )
+    # two months in one bill: the first 1,000 kWh of July are again at the first tier
+    summer = bill(schedule, _monthly(2000, [(2015, 6), (2015, 7)], "America/New_York"))
+    assert (summer.registers[0].charge, summer.standing_charge, summer.total) == (
+        Decimal("390.48"),
+        Decimal("15.14"),
+        Decimal("405.62"),
+    )

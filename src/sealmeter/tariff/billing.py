@@ -153,6 +153,33 @@ def _standing(schedule: RateSchedule, a: int, b: int) -> Fraction:
     return total * amount
 
 
+def _by_billing_month(
+    pieces: list[tuple[int, int, RateSchedule]],
+) -> list[tuple[int, int, RateSchedule, tuple[int, int] | None]]:
+    """`pieces` cut at each local month start of a schedule with block (tiered) prices.
+
+    Each comes with its billing month, (year, month) in its schedule's zone, or None for a
+    schedule without tiers (nothing depends on it). A block price counts what the register
+    used earlier in the same billing month, across schedule versions, as the meter and the
+    head-end do (`headend/_tiers.py`); a bill over several months starts each month afresh.
+    """
+    out: list[tuple[int, int, RateSchedule, tuple[int, int] | None]] = []
+    for a, b, schedule in pieces:
+        if not any(band.tiered for band in schedule.bands):
+            out.append((a, b, schedule, None))
+            continue
+        while True:
+            first = datetime.fromtimestamp(a, UTC).astimezone(schedule.zone).date().replace(day=1)
+            following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+            cut = local_midnight(schedule, following)
+            if cut >= b:
+                out.append((a, b, schedule, (first.year, first.month)))
+                break
+            out.append((a, cut, schedule, (first.year, first.month)))
+            a = cut
+    return out
+
+
 def _peak(usage: UsageSeries) -> tuple[Peak, int] | None:
     duration = usage.end_s - usage.start_s
     timed = np.flatnonzero(duration > 0)
@@ -189,13 +216,14 @@ def bill(
     lo, hi = int(usage.start_s[0]), int(usage.end_s.max())
     # An instant (zero-length interval) at the very end must still find its segment.
     span_end = hi + 1 if int(usage.end_s[-1]) == int(usage.start_s[-1]) else hi
-    pieces = schedule_pieces(held, lo, max(span_end, lo + 1))
+    spans = schedule_pieces(held, lo, max(span_end, lo + 1))
+    pieces = _by_billing_month(spans)
 
     # One timeline over all pieces; each segment carries a key = (piece, band).
     instants: list[int] = []
     keys: list[int] = []
     key_of: dict[tuple[int, int], int] = {}
-    for p, (a, b, schedule) in enumerate(pieces):
+    for p, (a, b, schedule, _month) in enumerate(pieces):
         times, bands = timeline(schedule, a, b)
         for i, (t, band_ix) in enumerate(zip(times, bands, strict=True)):
             nxt = times[i + 1] if i + 1 < len(times) else b
@@ -236,13 +264,15 @@ def bill(
 
     # Charges, piece by piece in time order so block tiers see earlier usage first.
     lines: dict[tuple[str, str], list[Fraction]] = {}
-    used_before: dict[str, Fraction] = {}
+    # block tiers count a register's usage within its billing month (see `_by_billing_month`)
+    used_before: dict[tuple[str, tuple[int, int] | None], Fraction] = {}
     for (p, band_index), key_ix in sorted(key_of.items()):
         band = pieces[p][2].bands[band_index]
         wh = per_key[key_ix] / 1000
-        before = used_before.get(band.obis, Fraction(0))
+        month = (band.obis, pieces[p][3])
+        before = used_before.get(month, Fraction(0))
         charge = tiered_charge(band, wh, before)
-        used_before[band.obis] = before + wh
+        used_before[month] = before + wh
         acc = lines.setdefault((band.obis, band.name), [Fraction(0), Fraction(0)])
         acc[0] += wh
         acc[1] += charge
@@ -251,7 +281,7 @@ def bill(
         for (obis, name), (wh, charge) in sorted(lines.items(), key=lambda kv: _obis_key(kv[0]))
     )
 
-    standing_exact = sum((_standing(s, a, b) for a, b, s in pieces), Fraction(0))
+    standing_exact = sum((_standing(s, a, b) for a, b, s, _m in pieces), Fraction(0))
     standing = round_money(standing_exact, currency)
     found = _peak(usage)
     demand = Decimal(0).quantize(standing)
@@ -274,7 +304,7 @@ def bill(
         total=total,
         peak=peak,
         energy_wh=sum((r.energy_wh for r in registers), Fraction(0)),
-        schedules=tuple((s.id, s.version, _dt(a), _dt(b)) for a, b, s in pieces),
+        schedules=tuple((s.id, s.version, _dt(a), _dt(b)) for a, b, s in spans),
         intervals=len(usage),
     )
 

@@ -63,7 +63,8 @@ def check_price(value: Decimal, where: str, *, allow_zero: bool = True) -> Decim
 @dataclass(frozen=True)
 class Tier:
     """One block of a band's price: `price` per kWh until the register's usage in the billing
-    period reaches `up_to_kwh` (None: unbounded, only allowed for the last tier)."""
+    month (the local calendar month of the schedule in force) reaches `up_to_kwh` (None:
+    unbounded, only allowed for the last tier)."""
 
     price: Decimal
     up_to_kwh: Decimal | None = None

@@ -2,8 +2,9 @@
 
 URDB gives `energyweekdayschedule` / `energyweekendschedule` as 12x24 grids (months x local
 hours) of 0-based indices into `energyratestructure`, a list of periods, each a list of tiers
-`{rate, adj, max, unit}` (price = rate + adj; no `max`: unbounded), and a fixed charge
-`fixedchargefirstmeter` in `fixedchargeunits` ($/day or $/month). URDB carries no time zone,
+`{rate, adj, max, unit}` (price = rate + adj; no `max`: unbounded; `max` counts kWh per
+billing month), and a fixed charge `fixedchargefirstmeter` in `fixedchargeunits` ($/day or
+$/month), or the older API's `fixedmonthlycharge`. URDB carries no time zone,
 so the caller names one. Each period becomes a band `period<N>` on register 1.8.<N+1>; months
 with the same pair of day grids become a season; weekends and holidays use the weekend grid.
 """
@@ -65,7 +66,7 @@ def _tiers(period: Any, where: str) -> tuple[Tier, ...]:
         unit = raw.get("unit", "kWh")
         if unit != "kWh":
             raise ScheduleError(
-                f"{tw}.unit", f"{unit!r} is not supported; only tiers in kWh per bill period"
+                f"{tw}.unit", f"{unit!r} is not supported; only tiers in kWh per billing month"
             )
         price = _decimal(raw["rate"], f"{tw}.rate") + _decimal(raw.get("adj", 0), f"{tw}.adj")
         limit = raw.get("max")
@@ -159,6 +160,11 @@ def schedule_from_urdb(
         if not isinstance(units, str) or units not in _FIXED_UNITS:
             raise ScheduleError("fixedchargeunits", f"{units!r}: use $/day or $/month")
         standing = StandingCharge(_decimal(fixed, "fixedchargefirstmeter"), _FIXED_UNITS[units])
+    elif record.get("fixedmonthlycharge") is not None:
+        # the older URDB API's name for a fixed charge per month (still in many saved rates)
+        standing = StandingCharge(
+            _decimal(record["fixedmonthlycharge"], "fixedmonthlycharge"), "month"
+        )
     demand = None
     flat = record.get("flatdemandstructure")
     if flat:
