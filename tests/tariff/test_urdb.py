@@ -183,3 +183,18 @@ def test_a_real_tiered_rate_bills_each_month_afresh_with_its_fixed_charge() -> N
         Decimal("15.14"),
         Decimal("405.62"),
     )
+
+
+def test_indices_written_as_whole_floats_and_a_null_adjustment_are_read() -> None:
+    record = copy.deepcopy(RATE)
+    record["energyweekdayschedule"] = [
+        [float(i) for i in row] for row in RATE["energyweekdayschedule"]
+    ]
+    record["energyratestructure"] = [
+        [{"rate": 0.1, "adj": None, "unit": "kWh"}],
+        RATE["energyratestructure"][1],
+    ]
+    s = schedule_from_urdb(record, tz="America/Los_Angeles")
+    reference = schedule_from_urdb(RATE, tz="America/Los_Angeles")
+    assert s.rules == reference.rules
+    assert s.band("period0").unit_price == Decimal("0.1")

@@ -43,13 +43,17 @@ def _grid(record: Mapping[str, Any], key: str, periods: int) -> list[tuple[int, 
     for m, row in enumerate(grid):
         if not isinstance(row, list) or len(row) != 24:
             raise ScheduleError(f"{key}[{m}]", "must list 24 hourly period indices")
+        indices: list[int] = []
         for h, value in enumerate(row):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)  # some tools write the indices as 0.0, 1.0, ...
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < periods:
                 raise ScheduleError(
                     f"{key}[{m}][{h}]",
                     f"{value!r} is not a period index 0..{periods - 1} of energyratestructure",
                 )
-        rows.append(tuple(row))
+            indices.append(value)
+        rows.append(tuple(indices))
     return rows
 
 
@@ -68,7 +72,10 @@ def _tiers(period: Any, where: str) -> tuple[Tier, ...]:
             raise ScheduleError(
                 f"{tw}.unit", f"{unit!r} is not supported; only tiers in kWh per billing month"
             )
-        price = _decimal(raw["rate"], f"{tw}.rate") + _decimal(raw.get("adj", 0), f"{tw}.adj")
+        adj = raw.get("adj")  # absent or null: no adjustment
+        price = _decimal(raw["rate"], f"{tw}.rate") + _decimal(
+            0 if adj is None else adj, f"{tw}.adj"
+        )
         limit = raw.get("max")
         tiers.append(Tier(price, None if limit is None else _decimal(limit, f"{tw}.max")))
     if tiers[-1].up_to_kwh is not None:
@@ -122,6 +129,13 @@ def schedule_from_urdb(
     structure = record.get("energyratestructure")
     if not isinstance(structure, list) or not structure:
         raise ScheduleError("energyratestructure", "is missing or empty")
+    for key in ("minmonthlycharge", "annualmincharge"):
+        if record.get(key):
+            raise ScheduleError(
+                key,
+                "a minimum charge is not supported: bills of small months would be too low; "
+                "remove it to bill without one",
+            )
     if record.get("demandratestructure"):
         raise ScheduleError(
             "demandratestructure", "time-of-use demand charges are not supported; remove them"
