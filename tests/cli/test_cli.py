@@ -52,3 +52,42 @@ def test_every_command_has_help_text_and_is_documented() -> None:
     ]
     assert missing_help == [], f"commands without help text: {missing_help}"
     assert undocumented == [], f"commands not mentioned in docs/*.md: {undocumented}"
+
+
+_LATIN1 = "start,end,energy_wh\n2026-01-01T00:00:00+00:00,2026-01-01T01:00:00+00:00,caf\xe9\n"
+
+
+def _file_cases(tmp: Path) -> list[list[str]]:
+    """Commands that read a file, each with a path that is missing, a folder, or not UTF-8."""
+    latin1 = tmp / "latin1.txt"
+    latin1.write_bytes(_LATIN1.encode("latin-1"))
+    missing = tmp / "absent.txt"
+    cases = []
+    for bad in (missing, tmp, latin1):
+        cases += [
+            ["bill", "--schedule", "shipped:uk-e7-eon-next-flex", "--usage", str(bad)],
+            ["bill", "--schedule", str(bad), "--usage", str(bad)],
+            ["tariff", "check", str(bad)],
+            ["simulate", "--scenario", str(bad), "--meters", "1", "--days", "1"],
+            ["verify-bill", str(bad)],
+            ["measure", str(bad)],
+            ["headend", "schedule", "publish", str(bad), "--db", f"sqlite:///{tmp / 'h.db'}"],
+            [
+                *("meter", "lab-box", "answer", str(tmp / "nolab"), "--export", str(bad)),
+                *("--uplink", str(bad), "--out", str(tmp / "out.bin")),
+            ],
+        ]
+    return cases
+
+
+def test_a_file_that_cannot_be_read_is_an_error_line_not_a_traceback(tmp_path: Path) -> None:
+    # every command: a missing file, a folder or a non-UTF-8 file ends with a message and
+    # a non-zero status, never with an exception escaping the command line
+    for args in _file_cases(tmp_path):
+        result = runner.invoke(app, args)
+        assert result.exit_code not in (0, None), (args, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (
+            args,
+            repr(result.exception),
+        )
+        assert "Traceback" not in result.output, args

@@ -103,3 +103,13 @@ def test_usage_outside_every_schedule_is_refused_with_the_instant() -> None:
 def test_empty_usage_is_refused() -> None:
     with pytest.raises(UsageDataError, match="no usage"):
         bill(load_shipped("uk-e7-eon-next-flex"), parse_usage_csv(HEADER))
+
+
+def test_a_byte_order_mark_before_the_header_is_skipped() -> None:
+    text = "start,end,energy_wh\n2026-01-01T00:00:00+00:00,2026-01-01T01:00:00+00:00,500\n"
+    with_bom = parse_usage_csv("\ufeff" + text)
+    plain = parse_usage_csv(text)
+    assert (list(with_bom.energy_mwh), list(with_bom.start_s)) == (
+        list(plain.energy_mwh),
+        list(plain.start_s),
+    )

@@ -8,12 +8,38 @@ so `sealmeter --help` stays fast.
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
+from typer.core import TyperGroup
 
 from sealmeter import __version__
 from sealmeter.cli import counter, headend, meter, metering, protocol, sim, tariff, web
 
 __all__ = ["app", "bench_app", "main"]
+
+
+class _Root(TyperGroup):
+    """The root command group: a file a command cannot read is an error line, not a traceback.
+
+    Commands name the files they read in their own errors; this is the net under all of them
+    for what they do not catch (a missing file, a directory, a file that is not UTF-8 text).
+    """
+
+    def invoke(self, ctx: Any) -> Any:
+        """Run the command; turn an unreadable or undecodable file into exit status 1."""
+        try:
+            return super().invoke(ctx)
+        except UnicodeDecodeError as exc:
+            message = (
+                f"a file is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"
+            )
+        except OSError as exc:
+            where = f" {exc.filename}" if exc.filename else ""
+            message = f"cannot use{where}: {exc.strerror or exc}"
+        typer.echo(f"error: {message}", err=True)
+        raise typer.Exit(1)
+
 
 app = typer.Typer(
     name="sealmeter",
@@ -21,6 +47,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_Root,
 )
 bench_app = typer.Typer(
     help="Benchmarks: each prints its figures beside the raw cost of the work it wraps.",

@@ -442,6 +442,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             text = file.read_text(encoding="utf-8")
         except OSError as exc:
             raise _fail(exc) from None
+        except UnicodeDecodeError as exc:
+            raise _fail(
+                ValueError(f"{file} is not UTF-8 text ({exc.reason} at byte {exc.start})")
+            ) from None
         with _open(db, schema) as he:
             rec = he.publish_schedule(text, meter_ids=meter or None)
             pending = len(he.schedule_deliveries(schedule_id=rec.schedule_id, pending_only=True))

@@ -105,6 +105,11 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 text = usage.read_text(encoding="utf-8")
             except OSError as exc:
                 raise typer.BadParameter(f"cannot read {usage}: {exc.strerror}") from exc
+            except UnicodeDecodeError as exc:
+                raise typer.BadParameter(
+                    f"{usage} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it "
+                    "as UTF-8 (a byte-order mark is fine)"
+                ) from exc
             result = bill(schedules, parse_usage_csv(text)).to_json_dict()
         except SealmeterError as exc:
             raise _fail(exc) from exc

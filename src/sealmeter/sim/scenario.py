@@ -190,6 +190,11 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
             source = path.read_text("utf-8")
         except OSError as exc:
             raise ScenarioError(f"cannot read scenario file {path}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise ScenarioError(
+                f"scenario file {path} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                "save it as UTF-8"
+            ) from None
         return parse_scenario(source, origin=str(path))
     return parse_scenario(_read_shipped(text), origin=text)
 

@@ -140,7 +140,11 @@ class UsageSeries:
 
 
 def parse_usage_csv(text: str) -> UsageSeries:
-    """Parse CSV with header `start,end,energy_wh` (ISO 8601 with offsets); errors name the line."""
+    """Parse CSV with header `start,end,energy_wh` (ISO 8601 with offsets); errors name the line.
+
+    A leading byte-order mark (as spreadsheet programs write) is skipped.
+    """
+    text = text.removeprefix("\ufeff")
     try:
         table = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as exc:
