@@ -244,6 +244,22 @@ class MeterCore:
         if record is None:
             return Decimal(0)
         units = self._journal.target_units
+        priced = self._priced_ahead(units, record)
+        if priced is not None:
+            return self._queued_charge + priced
+        if units == record.last_total:  # an empty open segment owes nothing at any rate
+            charge = _ZERO
+        else:
+            charge = self._open_segment(self._segment_rate())[1]
+        self._owed_cache = (units, record, self._schedules, charge)
+        return self._queued_charge + charge
+
+    def _priced_ahead(self, units: int, record: ChainRecord) -> Decimal | None:
+        """The open segment's charge as the credit check last priced it, if still valid.
+
+        Valid while the counter, the chain record and the schedules are the very ones it was
+        priced with; None otherwise (price it afresh).
+        """
         held = self._owed_cache
         if (
             held is not None
@@ -251,13 +267,8 @@ class MeterCore:
             and held[1] is record
             and held[2] is self._schedules
         ):
-            return self._queued_charge + held[3]
-        if units == record.last_total:  # an empty open segment owes nothing at any rate
-            charge = _ZERO
-        else:
-            charge = self._open_segment(self._segment_rate())[1]
-        self._owed_cache = (units, record, self._schedules, charge)
-        return self._queued_charge + charge
+            return held[3]
+        return None
 
     def next_call_at(self) -> datetime:
         """When the watchdog wants to talk to the head-end (its slot, or a backoff retry)."""
@@ -435,16 +446,11 @@ class MeterCore:
         self._flush()
         rate = self._segment_rate()
         units = self._journal.target_units
-        held = self._owed_cache
-        if (
-            held is not None
-            and held[0] == units
-            and held[1] is record
-            and held[2] is self._schedules
-        ):
-            # the credit check already priced this very segment (same counter, same record,
-            # same schedules): `_open_segment` would compute the same charge again
-            usage, charge = (units - record.last_total) * self.config.unit_wh, held[3]
+        priced = self._priced_ahead(units, record)
+        if priced is not None:
+            # the credit check already priced this very segment: `_open_segment` would
+            # compute the same charge again
+            usage, charge = (units - record.last_total) * self.config.unit_wh, priced
         else:
             usage, charge = self._open_segment(rate, units)
         total = self._counter.value
