@@ -138,3 +138,29 @@ def test_an_uplink_sent_before_any_worker_runs_is_not_lost(
 def test_a_closed_port_is_refused() -> None:
     with pytest.raises(TransportRefused):
         MqttMeterLink("127.0.0.1", 1, timeout=1)
+
+
+def test_a_head_end_fault_on_one_uplink_does_not_stop_the_worker(
+    mqtt_broker: tuple[str, int], topic_prefix: str
+) -> None:
+    # an unexpected failure of the head-end (a bug, a store fault it did not type) is
+    # logged and counted; the worker keeps answering the other meters
+    host, port = mqtt_broker
+
+    def handler(data: bytes) -> bytes:
+        if data == b"poison":
+            raise RuntimeError("the head-end failed on this uplink")
+        return answer_for(data)
+
+    with (
+        MqttWorker(host, port, handler, group="g", prefix=topic_prefix) as worker,
+        MqttMeterLink(host, port, prefix=topic_prefix, timeout=3) as link,
+    ):
+        with pytest.raises(TransportTimeout):
+            link.carrier("m-bad").exchange(b"poison")
+        carrier = link.carrier("m-good")
+        for i in range(3):
+            up = f"after {i}".encode()
+            assert carrier.exchange(up) == answer_for(up)
+    assert worker.failed == 1
+    assert worker.handled == 3

@@ -349,6 +349,12 @@ class MqttWorker:
                 self.failed += 1
             _LOG.warning("uplink on %s not answered: %s", msg.topic, type(exc).__name__)
             return
+        except Exception:  # the head-end's own fault: keep serving the other meters
+            # raised into paho, it would end the network loop and every meter with it
+            with self._lock:
+                self.failed += 1
+            _LOG.exception("uplink on %s not answered: the head-end failed", msg.topic)
+            return
         props = _properties(PacketTypes.PUBLISH)
         corr = getattr(msg.properties, "CorrelationData", None) if msg.properties else None
         if corr:
