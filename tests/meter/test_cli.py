@@ -166,3 +166,27 @@ def test_events_and_bad_input_give_clear_errors(tmp_path: Path) -> None:
     code, out = sm("meter", "downlink", m, garbage)
     assert code == 1
     assert "rejected" in out
+
+
+def test_options_that_are_no_number_are_refused_before_anything_is_made(tmp_path: Path) -> None:
+    # before: tracebacks (InvalidOperation, OverflowError, ValueError) from `create`, and a
+    # NaN current taken as agreement by the bypass detector via `event bypass`
+    cases = [
+        ("--credit-limit", "abc", "not an amount"),
+        ("--credit-limit", "NaN", "finite"),
+        ("--call-period-hours", "1e300", "from 0 to"),
+        ("--period-hours", "nan", "from 0 to"),
+        ("--credit-days", "-1", "from 0 to"),
+    ]
+    for i, (option, value, says) in enumerate(cases):
+        where = tmp_path / f"m{i}"
+        result = runner.invoke(app, ["meter", "create", str(where), "--id", "m", option, value])
+        assert result.exit_code == 2, (option, value, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert says in result.output, result.output
+        assert not (where / "nvm.img").exists()
+    _, m, _ = _meter(tmp_path)
+    for args in (["--supply-a", "nan"], ["--load-a", "inf"], ["--seconds", "-1"]):
+        code, out = sm("meter", "event", m, "bypass", *args)
+        assert code == 2, (args, out)
+        assert "must be numbers" in out

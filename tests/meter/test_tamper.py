@@ -107,3 +107,20 @@ def test_battery_death_inside_a_gap_marks_the_clock_lost() -> None:
     assert not back.clock_valid
     assert back.battery_left == timedelta(0)
     assert back.clock_set().clock_valid
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_a_reading_that_is_no_number_never_clears_a_suspected_bypass(bad: float) -> None:
+    # before, NaN compared as agreement: a sensor glitch (or an injected one) every minute
+    # reset the suspicion and hid a sustained bypass
+    policy = BypassPolicy()
+    det = BypassDetector()
+    found = None
+    for s in range(0, 61):
+        supply, load = (bad, 2.0) if s % 10 == 5 else (10.0, 2.0)
+        det, hit = det.observe(policy, T0 + timedelta(seconds=s), supply, load)
+        found = found or hit
+    assert found is not None
+    assert found.kind is DetectionKind.BYPASS
+    assert policy.disagree(bad, 10.0)
+    assert policy.disagree(10.0, bad)

@@ -9,10 +9,11 @@ meter without a server; the real one is `sealmeter headend`.
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 IMAGE = "nvm.img"
+_MAX_DAYS = 36_500  # a century: the longest span a meter option may give
 DEVICE_KEY = "device.key"
 
 Dir = Annotated[Path, typer.Argument(help="The meter's state directory.")]
@@ -120,6 +122,19 @@ def create(
     from sealmeter.meter import NVM_SIZE, CallPolicy, CreditFrame, Meter, MeterConfig
     from sealmeter.nvm import Eeprom
 
+    for name, value, most in (
+        ("--credit-days", credit_days, _MAX_DAYS),
+        ("--period-hours", period_hours, _MAX_DAYS * 24),
+        ("--call-period-hours", call_period_hours, _MAX_DAYS * 24),
+    ):
+        if not (math.isfinite(value) and 0 <= value <= most):
+            raise _fail(f"{name} {value} must be a number from 0 to {most}")
+    try:
+        limit = None if credit_limit is None else Decimal(credit_limit)
+    except InvalidOperation:
+        raise _fail(f"--credit-limit {credit_limit!r} is not an amount like 150.00") from None
+    if limit is not None and not limit.is_finite():
+        raise _fail(f"--credit-limit {credit_limit!r} must be a finite amount")
     directory.mkdir(parents=True, exist_ok=True)
     if (directory / IMAGE).exists():
         raise _fail(f"{directory} already holds a meter; use another directory")
@@ -129,7 +144,7 @@ def create(
     def make() -> Meter:
         frame = CreditFrame(
             timedelta(days=credit_days) if credit_days > 0 else None,
-            Decimal(credit_limit) if credit_limit is not None else None,
+            limit,
         )
         config = MeterConfig(
             meter_id,
@@ -430,6 +445,8 @@ def event(
         loop.intact = kind == "seal-loop-ok"
         found = _guard(lambda: meter.check_seal_loop(now, loop))
     elif kind == "bypass":
+        if not (math.isfinite(supply_a) and math.isfinite(load_a)) or seconds < 0:
+            raise _fail("--supply-a and --load-a must be numbers, --seconds 0 or more")
         for s in range(seconds + 1):
             hit = meter.observe_currents(now + timedelta(seconds=s), supply_a, load_a)
             found = found or hit

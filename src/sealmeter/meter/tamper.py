@@ -18,6 +18,7 @@ reported once, with the instant it was made (`Detection`).
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -204,7 +205,14 @@ class BypassPolicy:
             raise MeterConfigError(f"bypass duration {self.duration} must be positive")
 
     def disagree(self, supply_a: float, load_a: float) -> bool:
-        """Whether two current readings disagree beyond the threshold."""
+        """Whether two current readings disagree beyond the threshold.
+
+        A reading that is not a finite number (a failing or manipulated sensor) counts as a
+        disagreement: fail-safe, it can never clear a suspected bypass, and a sensor that
+        keeps giving none ends in a bypass detection an inspector must look at.
+        """
+        if not (math.isfinite(supply_a) and math.isfinite(load_a)):
+            return True
         limit = max(self.threshold_a, self.threshold_ratio * abs(supply_a))
         return abs(supply_a - load_a) > limit
 
