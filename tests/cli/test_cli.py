@@ -91,3 +91,13 @@ def test_a_file_that_cannot_be_read_is_an_error_line_not_a_traceback(tmp_path: P
             repr(result.exception),
         )
         assert "Traceback" not in result.output, args
+
+
+def test_a_typed_error_no_command_caught_is_an_error_line(tmp_path: Path) -> None:
+    # `counter cut --at -1` let the NVM's NvmUsageError escape as a traceback
+    image = tmp_path / "c.img"
+    assert runner.invoke(app, ["counter", "init", str(image)]).exit_code == 0
+    result = runner.invoke(app, ["counter", "cut", str(image), "10", "--at", "-1"])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "cut_at=-1 must be >= 1" in result.output

@@ -15,21 +15,26 @@ from typer.core import TyperGroup
 
 from sealmeter import __version__
 from sealmeter.cli import counter, headend, meter, metering, protocol, sim, tariff, web
+from sealmeter.errors import SealmeterError
 
 __all__ = ["app", "bench_app", "main"]
 
 
 class _Root(TyperGroup):
-    """The root command group: a file a command cannot read is an error line, not a traceback.
+    """The root command group: an error a command does not catch is an error line, not a
+    traceback.
 
-    Commands name the files they read in their own errors; this is the net under all of them
-    for what they do not catch (a missing file, a directory, a file that is not UTF-8 text).
+    Commands report their own errors; this is the net under all of them for what they do not
+    catch: a typed `SealmeterError` (its message says what to do), a missing file, a
+    directory, a file that is not UTF-8 text.
     """
 
     def invoke(self, ctx: Any) -> Any:
-        """Run the command; turn an unreadable or undecodable file into exit status 1."""
+        """Run the command; turn an uncaught typed error or unreadable file into exit status 1."""
         try:
             return super().invoke(ctx)
+        except SealmeterError as exc:  # typed, its message says what to do
+            message = str(exc)
         except UnicodeDecodeError as exc:
             message = (
                 f"a file is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"
