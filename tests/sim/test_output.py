@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections import Counter
@@ -194,3 +195,28 @@ def test_the_crypto_timer_counts_answer_keys_and_puts_everything_back() -> None:
         after_one = spent[0]
     assert after_one > 0
     assert answer.derive_answer_key is original is derive_answer_key
+
+
+def test_simulate_twice_in_one_folder_runs_afresh_and_keeps_the_previous_store(
+    tmp_path: Path,
+) -> None:
+    # before: the second run provisioned its fleet into the first run's store and stopped
+    # ("schedule ... is not newer than the published version"), so `make demo` ran once only
+    args = ["simulate", "--scenario", str(COMPACT), "--meters", "2", "--days", "2"]
+    args += ["--json", "--workdir", str(tmp_path), "--seed", "3"]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    stored = _uplinks(tmp_path / "headend.db")
+    assert stored > 0
+    second = CliRunner().invoke(app, args)
+    assert second.exit_code == 0, second.output
+    assert json.loads(second.stdout.strip().splitlines()[-1])["units_lost"] == 0
+    assert _uplinks(tmp_path / "headend.previous.db") == stored  # the first run's, kept
+    assert _uplinks(tmp_path / "headend.db") == stored  # the same seeded run, afresh
+
+
+def _uplinks(db: Path) -> int:
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return int(conn.execute("SELECT count(*) FROM uplinks").fetchone()[0])

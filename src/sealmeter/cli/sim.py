@@ -60,6 +60,8 @@ def _run(
             )
         folder = workdir or Path(tempfile.mkdtemp(prefix="sealmeter-sim-"))
         folder.mkdir(parents=True, exist_ok=True)
+        if store != "postgresql" and _set_aside(folder / "headend.db"):
+            console.print(f"the previous run's head-end store is kept as {folder / _PREVIOUS}")
         url = store_url if store == "postgresql" else f"sqlite:///{folder / 'headend.db'}"
         if feed_minutes % loaded.fleet.interval_minutes:
             raise typer.BadParameter(
@@ -111,6 +113,27 @@ def _run(
         and out["meters_stuck"] == 0
     )
     return 0 if ok else 1
+
+
+_PREVIOUS = "headend.previous.db"
+
+
+def _set_aside(db: Path) -> bool:
+    """Move a previous run's SQLite store (and its WAL files) to `_PREVIOUS` beside it.
+
+    Every run provisions its fleet afresh; in the old store its schedules and meters exist
+    already. The one before is kept (an older one is replaced), so nothing is deleted
+    unasked. Returns whether there was one.
+    """
+    if not db.exists():
+        return False
+    for suffix in ("", "-wal", "-shm"):
+        old = db.with_name(db.name + suffix)
+        kept = db.with_name(_PREVIOUS + suffix)
+        kept.unlink(missing_ok=True)
+        if old.exists():
+            old.replace(kept)
+    return True
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
