@@ -369,3 +369,31 @@ def test_a_stored_schedule_is_parsed_once_and_a_bad_one_fails_every_time() -> No
     for _ in range(2):
         with pytest.raises(ScheduleError):
             parse_stored_schedule(broken)
+
+
+def test_the_bill_csv_export_never_hands_a_spreadsheet_a_formula() -> None:
+    import csv
+    import io
+
+    from sealmeter.headend._export import bills_to_csv
+    from sealmeter.store import Bill, BillLine
+
+    bill = Bill(
+        customer_ref="=cmd|' /C calc'!A0",
+        meter_ids=("-m1", "m2"),
+        period_start=T0,
+        period_end=T0 + timedelta(days=30),
+        lines=(BillLine("+1.8.1", 1000, Decimal("0.25")),),
+        total_usage=1000,
+        standing_charge=Decimal("-1.00"),
+        total=Decimal("-0.75"),
+        meter_total=Decimal("0.25"),
+        registrations=1,
+        mismatches=0,
+        currency="EUR",
+    )
+    rows = list(csv.DictReader(io.StringIO(bills_to_csv([bill]))))
+    assert {r["customer_ref"] for r in rows} == {"'=cmd|' /C calc'!A0"}
+    assert {r["meters"] for r in rows} == {"'-m1 m2"}
+    assert rows[0]["line"] == "'+1.8.1"
+    assert rows[-1]["charge"] == "-0.75"  # a number stays a number

@@ -452,3 +452,16 @@ def test_a_nul_in_any_parameter_is_refused_the_same_on_sqlite(fleet: WebEnv) -> 
         assert_error(fleet.client.request(method, url, headers=admin), 422, "invalid_request")
     assert_error(fleet.client.get("/v1/meters?cursor=%00", headers=admin), 422, "invalid_request")
     assert fleet.client.get("/v1/meters", headers=admin).status_code == 200
+
+
+def test_a_bill_export_never_hands_a_spreadsheet_a_formula(env: WebEnv) -> None:
+    # a customer reference is operator text: as the first cell of a CSV row it must not run
+    # in the spreadsheet the bill is opened in ("CSV injection")
+    side = env.meter("m-csv", '=HYPERLINK("http://evil","pay")', seed=31)
+    env.report(side, {"1.8.1": 200})
+    env.deliver(side)
+    window = "start=2026-03-01T00:00:00Z&end=2026-04-01T00:00:00Z"
+    text = env.client.get(f"/v1/bills?{window}&format=csv", headers=env.auth()).text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows
+    assert {r["customer_ref"] for r in rows} == {'\'=HYPERLINK("http://evil","pay")'}

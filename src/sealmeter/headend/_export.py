@@ -13,6 +13,7 @@ from sealmeter.headend._disclosure import content_key
 from sealmeter.headend._keys import BoxKeys
 from sealmeter.headend.errors import HeadEndError
 from sealmeter.protocol import Suite, peek_header
+from sealmeter.spreadsheet import safe_cell
 from sealmeter.store import Bill, Store
 
 __all__ = ["EXPORT_FORMAT", "bills_to_csv", "bills_to_json", "export_meter"]
@@ -38,10 +39,11 @@ def bills_to_csv(bills: Sequence[Bill]) -> str:
     out = csv.writer(buf, lineterminator="\n")
     out.writerow(CSV_HEADER)
     for b in bills:
-        common = (b.customer_ref, b.period_start.isoformat(), b.period_end.isoformat())
-        tail = (b.currency, " ".join(b.meter_ids), b.registrations, b.mismatches)
+        # text from operators and schedules is written so no spreadsheet runs it (a formula)
+        common = (safe_cell(b.customer_ref), b.period_start.isoformat(), b.period_end.isoformat())
+        tail = (b.currency, safe_cell(" ".join(b.meter_ids)), b.registrations, b.mismatches)
         for line in b.lines:
-            out.writerow((*common, line.register, line.usage, line.charge, *tail))
+            out.writerow((*common, safe_cell(line.register), line.usage, line.charge, *tail))
         out.writerow((*common, "standing_charge", "", b.standing_charge, *tail))
         out.writerow((*common, "total", b.total_usage, b.total, *tail))
     return buf.getvalue()

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from pydantic import AwareDatetime
 
+from sealmeter.spreadsheet import safe_cell
 from sealmeter.web._common import Operator, Reader, errors
 from sealmeter.web._deps import Doors, current_doors
 from sealmeter.web._schemas import BillOut, ScheduleDeliveryOut, ScheduleIn, ScheduleOut
@@ -59,16 +60,13 @@ def bill_csv(bill: BillOut | list[BillOut]) -> str:
 
 def _bill_rows(writer: Any, bill: BillOut) -> None:
     start, end = bill.period_start.isoformat(), bill.period_end.isoformat()
+    customer = safe_cell(bill.customer_ref)  # never a formula in a spreadsheet
     for line in bill.lines:
         writer.writerow(
-            [bill.customer_ref, start, end, line.obis, line.usage, line.charge, bill.currency]
+            [customer, start, end, safe_cell(line.obis), line.usage, line.charge, bill.currency]
         )
-    writer.writerow(
-        [bill.customer_ref, start, end, "STANDING", "", bill.standing_charge, bill.currency]
-    )
-    writer.writerow(
-        [bill.customer_ref, start, end, "TOTAL", bill.total_usage, bill.total, bill.currency]
-    )
+    writer.writerow([customer, start, end, "STANDING", "", bill.standing_charge, bill.currency])
+    writer.writerow([customer, start, end, "TOTAL", bill.total_usage, bill.total, bill.currency])
 
 
 @router.get(
