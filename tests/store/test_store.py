@@ -138,9 +138,13 @@ def test_pages_cover_every_meter_exactly_once(store: Store, n: int, limit: int) 
     assert seen == want
 
 
-def test_garbage_cursor_is_a_usage_error(store: Store) -> None:
+@pytest.mark.parametrize("cursor", ["not-a-number", str(2**63), str(-(2**63) - 1), "9" * 30])
+def test_garbage_cursor_is_a_usage_error(store: Store, cursor: str) -> None:
+    # a number past the keys' signed 64 bits raised SQLite's OverflowError (a 500 in the API)
     with pytest.raises(BadCursor):
-        store.list_registrations(cursor="not-a-number")
+        store.list_registrations(cursor=cursor)
+    with pytest.raises(BadCursor):
+        store.list_enable_codes(cursor=cursor)
 
 
 def test_duplicate_registrations_are_stored_once(store: Store) -> None:

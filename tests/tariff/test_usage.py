@@ -113,3 +113,12 @@ def test_a_byte_order_mark_before_the_header_is_skipped() -> None:
         list(plain.energy_mwh),
         list(plain.start_s),
     )
+
+
+def test_usage_near_the_end_of_the_calendar_is_a_typed_error() -> None:
+    from sealmeter.tariff import bill, load_shipped
+
+    start = int(datetime(9998, 12, 30, tzinfo=UTC).timestamp())
+    usage = UsageSeries(np.array([start]), np.array([start + 86_400]), np.array([1_000_000]))
+    with pytest.raises(UsageDataError, match="cannot be billed"):
+        bill(load_shipped("uk-e7-eon-next-flex"), usage)

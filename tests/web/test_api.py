@@ -142,6 +142,13 @@ def test_an_empty_time_window_and_a_forged_cursor_are_400(shared_fleet: WebEnv) 
         "/v1/registrations?cursor=not-a-cursor", headers=shared_fleet.auth()
     )
     assert_error(forged, 400, "bad_request")
+    huge = shared_fleet.client.get(
+        f"/v1/registrations?cursor={'9' * 23}", headers=shared_fleet.auth()
+    )
+    assert_error(huge, 400, "bad_request")
+    # the calendar a bill walks ends in 9999: such a period is the caller's error, not a 500
+    late = "/v1/bills?start=9999-12-01T00:00:00Z&end=9999-12-31T00:00:00Z"
+    assert_error(shared_fleet.client.get(late, headers=shared_fleet.auth()), 400, "bad_request")
 
 
 def test_unknown_things_are_404_and_wrong_methods_405(shared_fleet: WebEnv) -> None:

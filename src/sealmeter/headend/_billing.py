@@ -23,7 +23,7 @@ from sealmeter.headend.errors import HeadEndError
 from sealmeter.protocol.messages import Registration, RegistrationKind
 from sealmeter.store import Bill, BillLine, Store
 from sealmeter.store._convert import to_us
-from sealmeter.tariff import RateSchedule, TariffError, UsageSeries, round_money
+from sealmeter.tariff import NoScheduleInForce, RateSchedule, UsageSeries, round_money
 from sealmeter.tariff import bill as tariff_bill
 
 __all__ = ["compute_bill", "customer_refs", "plain_rows", "registration_row"]
@@ -262,5 +262,5 @@ def _standing(schedules: list[RateSchedule], start: datetime, end: datetime) -> 
     series = UsageSeries(np.array([a]), np.array([max(b, a + 1)]), np.array([0]))
     try:
         return tariff_bill(schedules, series).standing_charge
-    except TariffError:
+    except NoScheduleInForce:
         return Decimal(0)  # the period lies outside every version's validity

@@ -48,9 +48,11 @@ def fetch_page(
         try:
             after = int(cursor)
         except ValueError:
+            after = None
+        if after is None or not -(2**63) <= after < 2**63:  # keys are signed 64-bit integers
             raise BadCursor(
                 f"cursor {cursor!r} is not one this listing handed out; pass next_cursor back"
-            ) from None
+            )
         stmt = stmt.where(key > after)
     with engine.connect() as conn:
         rows = conn.execute(stmt.limit(limit + 1)).all()

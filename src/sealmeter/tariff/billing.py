@@ -153,6 +153,10 @@ def _standing(schedule: RateSchedule, a: int, b: int) -> Fraction:
     return total * amount
 
 
+_LAST_BILLABLE_S = int(datetime(9998, 1, 1, tzinfo=UTC).timestamp())
+"""No bill reaches this instant: its days, months and local zones would run past year 9999."""
+
+
 def _by_billing_month(
     pieces: list[tuple[int, int, RateSchedule]],
 ) -> list[tuple[int, int, RateSchedule, tuple[int, int] | None]]:
@@ -214,6 +218,11 @@ def bill(
     if len(usage) == 0:
         raise UsageDataError("no usage to bill; give at least one interval or event")
     lo, hi = int(usage.start_s[0]), int(usage.end_s.max())
+    if hi >= _LAST_BILLABLE_S:
+        raise UsageDataError(
+            f"usage up to {_dt(hi).isoformat()} cannot be billed: the calendar a bill walks "
+            "(days, months, zones) ends in 9999; bill periods before 9998"
+        )
     # An instant (zero-length interval) at the very end must still find its segment.
     span_end = hi + 1 if int(usage.end_s[-1]) == int(usage.start_s[-1]) else hi
     spans = schedule_pieces(held, lo, max(span_end, lo + 1))
