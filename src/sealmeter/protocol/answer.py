@@ -24,10 +24,10 @@ from sealmeter.protocol._answerkey import CALL_ID_SIZE, AnswerKey, derive_answer
 from sealmeter.protocol.chain import HeadEndChain
 from sealmeter.protocol.codec import encode_downlink, encode_uplink
 from sealmeter.protocol.envelope import (
-    _CT_LEN,
     Direction,
     OpenedUplink,
     _check_seed,
+    _encrypt_and_sign,
     _head,
     _open_uplink,
     _seal_keyed,
@@ -161,6 +161,4 @@ def seal_answer(
         nonce = os.urandom(_suites.AEAD_NONCE_SIZE)
     else:
         nonce = _suites.seed_bytes(_check_seed(seed), b"nonce", _suites.AEAD_NONCE_SIZE)
-    associated = b"".join((head, answer_key.call_id, nonce, _CT_LEN.pack(len(plaintext) + 16)))
-    signed = associated + answer_key.aead().encrypt(nonce, plaintext, associated)
-    return signed + _suites.sign(headend, signed)
+    return _encrypt_and_sign(head, answer_key.call_id, nonce, answer_key.aead(), plaintext, headend)

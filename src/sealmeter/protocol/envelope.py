@@ -260,9 +260,17 @@ def _seal_keyed(
         raise ProtocolUsageError(f"meter id {meter_id!r} cannot go in an envelope header")
     encapsulation, aead, secret = _suites.encapsulate(peer, material)
     nonce = _suites.seed_bytes(material, b"nonce", _suites.AEAD_NONCE_SIZE)
-    associated = b"".join((head, encapsulation, nonce, _CT_LEN.pack(len(plaintext) + 16)))
+    return _encrypt_and_sign(head, encapsulation, nonce, aead, plaintext, own), secret
+
+
+def _encrypt_and_sign(
+    head: bytes, keying: bytes, nonce: bytes, aead: _suites.Aead, plaintext: bytes, own: PrivateKeys
+) -> bytes:
+    """The envelope after its clear header: `keying` (an encapsulation, or an answer's call
+    id), the nonce, the ciphertext length, the ciphertext, then the signature over it all."""
+    associated = b"".join((head, keying, nonce, _CT_LEN.pack(len(plaintext) + 16)))
     signed = associated + aead.encrypt(nonce, plaintext, associated)
-    return signed + _suites.sign(own, signed), secret
+    return signed + _suites.sign(own, signed)
 
 
 def _open_keyed(
