@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -142,7 +142,7 @@ def _standing(schedule: RateSchedule, a: int, b: int) -> Fraction:
     start = local_midnight(schedule, day)
     while start < b:
         if schedule.standing_charge.per == "month":
-            nxt = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+            nxt = _next_month(day)
         else:
             nxt = day + timedelta(days=1)
         end = local_midnight(schedule, nxt)
@@ -155,6 +155,11 @@ def _standing(schedule: RateSchedule, a: int, b: int) -> Fraction:
 
 _LAST_BILLABLE_S = int(datetime(9998, 1, 1, tzinfo=UTC).timestamp())
 """No bill reaches this instant: its days, months and local zones would run past year 9999."""
+
+
+def _next_month(day: date) -> date:
+    """The first day of the month after `day`'s."""
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
 def _by_billing_month(
@@ -174,8 +179,7 @@ def _by_billing_month(
             continue
         while True:
             first = datetime.fromtimestamp(a, UTC).astimezone(schedule.zone).date().replace(day=1)
-            following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
-            cut = local_midnight(schedule, following)
+            cut = local_midnight(schedule, _next_month(first))
             if cut >= b:
                 out.append((a, b, schedule, (first.year, first.month)))
                 break
