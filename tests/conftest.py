@@ -29,14 +29,19 @@ def require_service(name: str, host: str, port: int) -> None:
     unavailable(f"{name} is not reachable at {host}:{port}; start it to run this test")
 
 
-@pytest.fixture
-def postgres_url() -> str:
-    """SQLAlchemy URL of the local PostgreSQL test database (trust auth, database `test`)."""
+def reachable_postgres_url() -> str:
+    """SQLAlchemy URL of the local PostgreSQL test database; skip (CI: fail) if it is down."""
     url = os.environ.get(
         "SEALMETER_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     )
     require_service("PostgreSQL", "127.0.0.1", 5432)
     return url
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """SQLAlchemy URL of the local PostgreSQL test database (trust auth, database `test`)."""
+    return reachable_postgres_url()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ stored in PostgreSQL with 5 each.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -27,7 +26,7 @@ from schemathesis.checks import (
 from sealmeter.headend import BoxKeys
 from sealmeter.store import drop_schema, open_engine
 from sealmeter.web import Role, create_app, serve_in_thread
-from tests.conftest import require_service
+from tests.conftest import reachable_postgres_url
 from tests.web.conftest import WebEnv, populate, web_env
 
 _ANY_BYTES = {"type": "string", "format": "binary"}
@@ -117,10 +116,7 @@ def live_pg_fleet(
     tmp_path_factory: pytest.TempPathFactory, box_keys: BoxKeys
 ) -> Iterator[tuple[WebEnv, str]]:
     """A populated fleet on PostgreSQL (a schema of its own) served by a real uvicorn."""
-    url = os.environ.get(
-        "SEALMETER_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    )
-    require_service("PostgreSQL", "127.0.0.1", 5432)
+    url = reachable_postgres_url()  # module-scoped: the function-scoped fixture cannot serve
     schema = f"schemathesis_{uuid.uuid4().hex[:12]}"
     try:
         with web_env(tmp_path_factory.mktemp("pg"), box_keys, url=url, schema=schema) as env:
